@@ -1,0 +1,52 @@
+# Gatehouse. `make run` serves on the embedded SQLite default; `make test` runs every test that
+# this machine can run (CI runs all of them: see .ci/run).
+SHELL := /bin/bash
+GO    ?= go
+PKGS   = $(shell $(GO) list ./... | grep -v /e2e)
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+
+.PHONY: run build test test-unit test-pg test-faults e2e e2e-setup bench fuzz generate lint fmt
+
+run: ## serve the portal on 127.0.0.1:8080 with the embedded SQLite default
+	$(GO) run ./cmd/gatehouse serve
+
+build:
+	$(GO) build -o bin/gatehouse ./cmd/gatehouse
+
+test: lint test-unit e2e test-faults ## every test: unit and integration (SQLite, and PostgreSQL when configured), browser, faults
+
+test-unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+test-pg: ## the store and HTTP suites on the local PostgreSQL
+	GATEHOUSE_TEST_POSTGRES='$(PG_URL)' $(GO) test -race -count=1 $(PKGS)
+
+test-faults: ## the PostgreSQL restart test: takes the database away from everything else, so it runs alone and last
+	@if [ -z "$$GATEHOUSE_TEST_POSTGRES" ] && [ "$$CI" != "true" ]; then \
+		echo "test-faults: skipped (set GATEHOUSE_TEST_POSTGRES to run the PostgreSQL restart test; CI does)"; \
+	else GATEHOUSE_FAULT_TESTS=1 $(GO) test -count=1 -run 'TestFault' -v ./handlers/ 2>&1 | tail -40; exit $${PIPESTATUS[0]}; fi
+
+e2e-setup:
+	bash .ci/e2e-setup.sh
+
+e2e: ## the Playwright suite in Chromium (needs `make e2e-setup` once; CI does it)
+	@if [ "$$CI" = "true" ] || [ -f "$$HOME/.cache/gatehouse/playwright-driver-1.52.0/package/cli.js" ]; then \
+		$(GO) test -count=1 -timeout 10m ./e2e/; \
+	else echo "e2e: skipped (run 'make e2e-setup' once to install Chromium and the Playwright driver, then 'make e2e')"; fi
+
+bench: ## refresh, /api/me and login throughput against the local PostgreSQL; prints a table
+	$(GO) run ./cmd/gatehouse-bench -database-url '$(PG_URL)'
+
+fuzz: ## a short run of every fuzz target
+	@for t in $$($(GO) test -list 'Fuzz.*' ./handlers/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 10s ./handlers/ || exit 1; done
+
+generate:
+	$(GO) tool templ generate
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "lint: staticcheck not installed, skipped"; fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

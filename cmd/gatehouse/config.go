@@ -1,0 +1,252 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/services/ratelimit"
+)
+
+// Config is Gatehouse's whole configuration, loaded once from the environment and flags.
+type Config struct {
+	DatabaseURL         string
+	Addr                string
+	BaseURL             *url.URL
+	KeyDir              string
+	AccessTTL           time.Duration
+	RefreshIdleTTL      time.Duration
+	SessionMaxAge       time.Duration
+	RefreshGrace        time.Duration
+	Signup              bool
+	AppOrigins          []string
+	TrustedProxies      []netip.Prefix
+	LoginLimitAccount   ratelimit.Rate
+	LoginLimitIP        ratelimit.Rate
+	RedisURL            string
+	BodyLimit           int
+	ShutdownTimeout     time.Duration
+	ReauthWindow        time.Duration
+	PruneInterval       time.Duration
+	RevokedRetention    time.Duration
+	EventRetention      time.Duration
+	DBMaxConns          int
+	PasswordConcurrency int
+	LogFormat           string
+}
+
+// setting is one configuration variable: its environment name, its flag, its default and how it is read.
+type setting struct {
+	env, flag, def, help string
+	apply                func(c *Config, v string) error
+}
+
+var settings = []setting{
+	{"DATABASE_URL", "database-url", "sqlite:gatehouse.db", "a postgres:// URL, or sqlite:PATH (the embedded default)", func(c *Config, v string) error {
+		_, _, err := models.ParseDatabaseURL(v)
+		c.DatabaseURL = v
+		return err
+	}},
+	{"GATEHOUSE_ADDR", "addr", "127.0.0.1:8080", "where serve listens (host:port)", func(c *Config, v string) error {
+		if _, port, err := splitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("%q is not a host:port address", v)
+		}
+		c.Addr = v
+		return nil
+	}},
+	{"GATEHOUSE_BASE_URL", "base-url", "", "the portal's public URL (default http:// + the address)", func(c *Config, v string) error {
+		if v == "" {
+			v = "http://" + c.Addr
+		}
+		u, err := url.Parse(strings.TrimRight(v, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%q is not an http(s) URL like https://login.example.com", v)
+		}
+		c.BaseURL = u
+		return nil
+	}},
+	{"GATEHOUSE_KEY_DIR", "key-dir", "keys", "directory of signing keys and the server secret (created on first start)", func(c *Config, v string) error {
+		c.KeyDir = v
+		return nonEmpty(v)
+	}},
+	{"GATEHOUSE_ACCESS_TTL", "access-ttl", "10m", "access token lifetime", durationInto(func(c *Config) *time.Duration { return &c.AccessTTL })},
+	{"GATEHOUSE_REFRESH_IDLE_TTL", "refresh-idle-ttl", "336h", "refresh token idle lifetime", durationInto(func(c *Config) *time.Duration { return &c.RefreshIdleTTL })},
+	{"GATEHOUSE_SESSION_MAX_AGE", "session-max-age", "720h", "a device session's absolute lifetime", durationInto(func(c *Config) *time.Duration { return &c.SessionMaxAge })},
+	{"GATEHOUSE_REFRESH_GRACE", "refresh-grace", "10s", "idempotent-retry window of a rotated refresh token", durationInto(func(c *Config) *time.Duration { return &c.RefreshGrace })},
+	{"GATEHOUSE_SIGNUP", "signup", "on", "on or off: whether people can create accounts", func(c *Config, v string) error {
+		switch strings.ToLower(v) {
+		case "on", "true", "1", "yes":
+			c.Signup = true
+		case "off", "false", "0", "no":
+			c.Signup = false
+		default:
+			return fmt.Errorf("%q is neither on nor off", v)
+		}
+		return nil
+	}},
+	{"GATEHOUSE_APP_ORIGINS", "app-origins", "", "comma-separated origins of apps allowed to use /auth/ with credentials", func(c *Config, v string) error {
+		c.AppOrigins = nil
+		for _, o := range splitList(v) {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+				return fmt.Errorf("%q is not an origin like https://app.example.com", o)
+			}
+			c.AppOrigins = append(c.AppOrigins, strings.ToLower(u.Scheme+"://"+u.Host))
+		}
+		return nil
+	}},
+	{"GATEHOUSE_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed", func(c *Config, v string) error {
+		c.TrustedProxies = nil
+		for _, s := range splitList(v) {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8", s)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+		return nil
+	}},
+	{"GATEHOUSE_LOGIN_LIMIT_ACCOUNT", "login-limit-account", "10/15m", "failed sign-ins allowed per account (N/DURATION)", rateInto(func(c *Config) *ratelimit.Rate { return &c.LoginLimitAccount })},
+	{"GATEHOUSE_LOGIN_LIMIT_IP", "login-limit-ip", "100/15m", "sign-in attempts allowed per client IP (N/DURATION)", rateInto(func(c *Config) *ratelimit.Rate { return &c.LoginLimitIP })},
+	{"REDIS_URL", "redis-url", "", "optional redis:// URL: rate limits and revocation fan-out shared by instances", func(c *Config, v string) error {
+		if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
+			return fmt.Errorf("%q is not a redis:// URL", v)
+		}
+		c.RedisURL = v
+		return nil
+	}},
+	{"GATEHOUSE_BODY_LIMIT", "body-limit", "65536", "largest request body in bytes; larger gets 413", intInto(func(c *Config) *int { return &c.BodyLimit }, 1024)},
+	{"GATEHOUSE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "how long a stopping server lets requests in flight finish", durationInto(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"GATEHOUSE_REAUTH_WINDOW", "reauth-window", "0s", "sign-out-everywhere and revoke-others need a password entered within this window (0s: never ask)", nonNegativeDurationInto(func(c *Config) *time.Duration { return &c.ReauthWindow })},
+	{"GATEHOUSE_PRUNE_INTERVAL", "prune-interval", "1h", "how often serve prunes expired rows (0s: never; use gatehouse prune)", nonNegativeDurationInto(func(c *Config) *time.Duration { return &c.PruneInterval })},
+	{"GATEHOUSE_REVOKED_RETENTION", "revoked-retention", "168h", "how long revoked or expired sessions are kept before prune deletes them", nonNegativeDurationInto(func(c *Config) *time.Duration { return &c.RevokedRetention })},
+	{"GATEHOUSE_EVENT_RETENTION", "event-retention", "2160h", "how long security events are kept", durationInto(func(c *Config) *time.Duration { return &c.EventRetention })},
+	{"GATEHOUSE_DB_MAX_CONNS", "db-max-conns", "16", "PostgreSQL connection pool size", intInto(func(c *Config) *int { return &c.DBMaxConns }, 1)},
+	{"GATEHOUSE_PASSWORD_CONCURRENCY", "password-concurrency", "2", "password hashes (argon2id) allowed at once; more wait, then get 503", intInto(func(c *Config) *int { return &c.PasswordConcurrency }, 1)},
+	{"GATEHOUSE_LOG_FORMAT", "log-format", "auto", "auto (JSON unless stderr is a terminal), json or text", func(c *Config, v string) error {
+		if v != "auto" && v != "json" && v != "text" {
+			return fmt.Errorf("%q is not auto, json or text", v)
+		}
+		c.LogFormat = v
+		return nil
+	}},
+}
+
+// newFlagSet declares one flag per setting (plus any the command adds).
+func newFlagSet(name, summary string, stderr io.Writer) (*flag.FlagSet, map[string]*string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	values := map[string]*string{}
+	for _, s := range settings {
+		def := s.def
+		values[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, def))
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gatehouse %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs, values
+}
+
+// loadConfig resolves every setting: a flag given on the command line wins, then the
+// environment variable, then the default. The first bad value is one clear error.
+func loadConfig(fs *flag.FlagSet, values map[string]*string, getenv func(string) string) (*Config, error) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	c := &Config{}
+	for _, s := range settings {
+		v := s.def
+		source := "default"
+		if e := getenv(s.env); e != "" {
+			v, source = e, s.env
+		}
+		if given[s.flag] {
+			v, source = *values[s.flag], "--"+s.flag
+		}
+		if err := s.apply(c, v); err != nil {
+			if source == "default" {
+				source = s.env
+			}
+			return nil, fmt.Errorf("bad %s: %v", source, err)
+		}
+	}
+	if c.RefreshGrace >= c.RefreshIdleTTL {
+		return nil, fmt.Errorf("bad GATEHOUSE_REFRESH_GRACE: it must be shorter than GATEHOUSE_REFRESH_IDLE_TTL")
+	}
+	return c, nil
+}
+
+func durationInto(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a positive duration like 90s, 10m or 336h", v)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func nonNegativeDurationInto(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q is not a duration like 0s, 90s or 10m", v)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func rateInto(field func(*Config) *ratelimit.Rate) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		r, err := ratelimit.ParseRate(v)
+		*field(c) = r
+		return err
+	}
+}
+
+func intInto(field func(*Config) *int, min int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min {
+			return fmt.Errorf("%q is not a whole number of at least %d", v, min)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return fmt.Errorf("it must not be empty")
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func splitHostPort(v string) (string, string, error) {
+	i := strings.LastIndex(v, ":")
+	if i < 0 {
+		return "", "", fmt.Errorf("no port")
+	}
+	if _, err := strconv.ParseUint(v[i+1:], 10, 16); err != nil {
+		return "", "", err
+	}
+	return v[:i], v[i+1:], nil
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"gatehouse/handlers"
+	"gatehouse/models"
+	"gatehouse/services/auth"
+	"gatehouse/services/metrics"
+	"gatehouse/services/ratelimit"
+	"gatehouse/services/revocation"
+)
+
+func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, values := newFlagSet("serve", "Runs the portal: pages, the app API, JWKS, health and metrics.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return usageError(err)
+	}
+	cfg, err := loadConfig(fs, values, getenv)
+	if err != nil {
+		return err
+	}
+	obs := &observer{}
+	a, err := openApp(ctx, cfg, stderr, obs)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Revocation checks of bearer tokens answer from a cache that every change invalidates.
+	obs.cache = revocation.New(a.store, time.Minute)
+	a.auth.SetAccessStates(obs.cache)
+	if a.store.Dialect() == models.Postgres {
+		go obs.cache.ListenPostgres(ctx, cfg.DatabaseURL, a.log)
+	} else {
+		go obs.cache.WatchSQLite(ctx, a.store, 20*time.Millisecond, a.log)
+	}
+
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(time.Now)
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("bad REDIS_URL: %v", err)
+		}
+		client := redis.NewClient(opts)
+		defer client.Close()
+		limiter = ratelimit.NewRedis(client)
+		obs.redis = revocation.NewRedis(client, obs.cache, a.log)
+		go obs.redis.Subscribe(ctx)
+	}
+
+	sqlDB, err := a.store.SQL()
+	if err != nil {
+		return err
+	}
+	obs.metrics = metrics.New(sqlDB.Stats, a.store.CountLiveSessions, obs.cache.Live)
+
+	server := handlers.New(handlers.Config{
+		BaseURL: cfg.BaseURL, AppOrigins: cfg.AppOrigins, TrustedProxies: cfg.TrustedProxies, SignupEnabled: cfg.Signup,
+		BodyLimit: cfg.BodyLimit, LoginLimitAccount: cfg.LoginLimitAccount, LoginLimitIP: cfg.LoginLimitIP,
+	}, handlers.Deps{Auth: a.auth, Limiter: limiter, Log: a.log, Metrics: obs.metrics}, a.keys.CSRFKey())
+
+	if cfg.PruneInterval > 0 {
+		go a.pruneEvery(ctx, cfg.PruneInterval)
+	}
+	go a.reloadKeysEvery(ctx, 30*time.Second)
+
+	listenErr := make(chan error, 1)
+	go func() { listenErr <- server.Listen(cfg.Addr) }()
+	a.log.Info("gatehouse serving", "addr", cfg.Addr, "base_url", cfg.BaseURL.String(), "database", string(a.store.Dialect()))
+
+	select {
+	case err := <-listenErr:
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	case <-ctx.Done():
+	}
+	cancel()
+	a.log.Info("stopping: finishing requests in flight", "timeout", cfg.ShutdownTimeout.String())
+	if err := server.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// pruneEvery prunes on a timer until ctx ends; a failed run is logged and tried again next time.
+func (a *app) pruneEvery(ctx context.Context, every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			r, err := a.auth.Prune(ctx, a.pruneConfig())
+			if err != nil {
+				a.log.Warn("prune failed", "error", err)
+				continue
+			}
+			a.log.Info("pruned", "tokens", r.Tokens, "sessions", r.Sessions, "events", r.Events)
+		}
+	}
+}
+
+// reloadKeysEvery picks up keys that `gatehouse keys rotate` or another instance added.
+func (a *app) reloadKeysEvery(ctx context.Context, every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := a.keys.Reload(); err != nil {
+				a.log.Warn("reload signing keys failed", "error", err)
+			}
+		}
+	}
+}
+
+func (a *app) pruneConfig() auth.PruneConfig {
+	return auth.PruneConfig{RevokedRetention: a.cfg.RevokedRetention, EventRetention: a.cfg.EventRetention, Batch: 1000}
+}
+
+// usageError turns a flag parsing failure into a usage error (help is not a failure).
+func usageError(err error) error {
+	if errors.Is(err, errHelp) {
+		return errHelp
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
+}

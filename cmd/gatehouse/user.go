@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"gatehouse/services/auth"
+)
+
+func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
+		fmt.Fprintln(stdout, "Usage:\n  gatehouse user create --email E [--name N] --password-stdin\n  gatehouse user disable --email E")
+		if len(args) == 0 {
+			return fmt.Errorf("%w: user needs create or disable", errUsage)
+		}
+		return nil
+	}
+	switch args[0] {
+	case "create":
+		return userCreate(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "disable":
+		return userDisable(ctx, args[1:], getenv, stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown user command %q (create or disable)", errUsage, args[0])
+}
+
+func userCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs, values := newFlagSet("user create", "Creates an account; the password is read from standard input.", stderr)
+	email := fs.String("email", "", "the account's email (required)")
+	name := fs.String("name", "", "display name")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input (required)")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err)
+	}
+	if *email == "" || !*fromStdin {
+		return fmt.Errorf("%w: user create needs --email and --password-stdin", errUsage)
+	}
+	cfg, err := loadConfig(fs, values, getenv)
+	if err != nil {
+		return err
+	}
+	password, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	password = strings.TrimRight(password, "\r\n")
+	a, err := openApp(ctx, cfg, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if _, err := a.store.Migrate(ctx); err != nil {
+		return err
+	}
+	u, err := a.auth.CreateUser(ctx, *email, *name, password)
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "created user %s (%s)\n", u.Email, u.ID)
+	return nil
+}
+
+func userDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, values := newFlagSet("user disable", "Disables an account and signs out every one of its devices.", stderr)
+	email := fs.String("email", "", "the account's email (required)")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err)
+	}
+	if *email == "" {
+		return fmt.Errorf("%w: user disable needs --email", errUsage)
+	}
+	cfg, err := loadConfig(fs, values, getenv)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.auth.DisableUser(ctx, *email); err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "disabled %s and signed out all of its devices\n", strings.ToLower(strings.TrimSpace(*email)))
+	return nil
+}
+
+// describe turns domain errors into one line for people.
+func describe(err error) error {
+	var v *auth.ValidationError
+	switch {
+	case errors.As(err, &v):
+		return fmt.Errorf("%s: %s", strings.ReplaceAll(v.Field, "_", " "), v.Message)
+	case errors.Is(err, auth.ErrEmailTaken):
+		return errors.New("a user with that email already exists")
+	case errors.Is(err, auth.ErrNotFound):
+		return errors.New("no user with that email")
+	}
+	return err
+}

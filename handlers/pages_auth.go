@@ -1,0 +1,110 @@
+package handlers
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"gatehouse/services/auth"
+	"gatehouse/views/pages"
+)
+
+// home is GET /: to the devices page when signed in, else to sign-in.
+func (s *Server) home(c *fiber.Ctx) error {
+	if _, err := s.pagePrincipal(c); err == nil {
+		return c.Redirect("/devices", fiber.StatusSeeOther)
+	}
+	return c.Redirect("/login", fiber.StatusSeeOther)
+}
+
+// loginPage is GET /login.
+func (s *Server) loginPage(c *fiber.Ctx) error {
+	next := s.safeNext(c.Query("next"))
+	if _, err := s.pagePrincipal(c); err == nil {
+		return c.Redirect(next, fiber.StatusSeeOther)
+	}
+	return render(c, pages.Login(pages.LoginPage{Frame: s.frame(c, "Sign in"), Next: c.Query("next"), SignupEnabled: s.cfg.SignupEnabled}))
+}
+
+// loginSubmit is POST /login: success 303s to next; failure answers 401 with the form again,
+// one generic message and the email kept.
+func (s *Server) loginSubmit(c *fiber.Ctx) error {
+	email, password, next := c.FormValue("email"), c.FormValue("password"), c.FormValue("next")
+	page := pages.LoginPage{Frame: s.frame(c, "Sign in"), Email: email, Next: next, SignupEnabled: s.cfg.SignupEnabled}
+	client, err := s.client(c, "")
+	if err != nil {
+		return err
+	}
+	issued, err := s.signIn(c, email, password, client)
+	if err != nil {
+		e := classify(err)
+		if e.Status >= 500 && e.Status != fiber.StatusServiceUnavailable {
+			return err
+		}
+		page.Error = e.Message
+		if e.RetryAfter > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
+		}
+		if errors.Is(err, auth.ErrInvalidCredentials) {
+			page.Error = "The email or password is not right."
+		}
+		c.Status(e.Status)
+		return render(c, pages.Login(page))
+	}
+	s.setSessionCookies(c, issued.RefreshToken, issued.AccessToken)
+	return c.Redirect(s.safeNext(next), fiber.StatusSeeOther)
+}
+
+// signupPage is GET /signup (404 when sign-up is off).
+func (s *Server) signupPage(c *fiber.Ctx) error {
+	if !s.cfg.SignupEnabled {
+		return errNotFound
+	}
+	return render(c, pages.Signup(pages.SignupPage{Frame: s.frame(c, "Create your account")}))
+}
+
+// signupSubmit is POST /signup: success signs in and 303s to /devices.
+func (s *Server) signupSubmit(c *fiber.Ctx) error {
+	if !s.cfg.SignupEnabled {
+		return errNotFound
+	}
+	email, name := c.FormValue("email"), c.FormValue("display_name")
+	password, confirm := c.FormValue("password"), c.FormValue("password_confirm")
+	page := pages.SignupPage{Frame: s.frame(c, "Create your account"), Email: email, DisplayName: name, Errors: map[string]string{}}
+	client, err := s.client(c, "")
+	if err != nil {
+		return err
+	}
+	if err := s.limit(c, s.limiter.Hit, "signup-ip:"+client.IP, s.cfg.LoginLimitIP); err != nil {
+		return err
+	}
+	if password != confirm {
+		page.Errors["password_confirm"] = "The passwords do not match."
+		c.Status(fiber.StatusBadRequest)
+		return render(c, pages.Signup(page))
+	}
+	issued, err := s.auth.SignUp(ctxOf(c), email, password, name, client)
+	if err != nil {
+		e := classify(err)
+		if e.Field == "" {
+			return err
+		}
+		page.Errors[e.Field] = e.Message
+		c.Status(e.Status)
+		return render(c, pages.Signup(page))
+	}
+	s.setSessionCookies(c, issued.RefreshToken, issued.AccessToken)
+	return c.Redirect("/devices", fiber.StatusSeeOther)
+}
+
+// logout is POST /logout: sign this device out and go to sign-in.
+func (s *Server) logout(c *fiber.Ctx) error {
+	if presented := c.Cookies(s.cookies.refresh); presented != "" {
+		if err := s.auth.Logout(ctxOf(c), presented, s.ip(c)); err != nil {
+			return err
+		}
+	}
+	s.clearSessionCookies(c)
+	return c.Redirect("/login", fiber.StatusSeeOther)
+}

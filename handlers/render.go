@@ -1,0 +1,32 @@
+package handlers
+
+import (
+	"github.com/a-h/templ"
+	"github.com/gofiber/fiber/v2"
+
+	"gatehouse/views/pages"
+)
+
+// render writes a templ component as the HTML response.
+func render(c *fiber.Ctx, component templ.Component) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return component.Render(c.UserContext(), c.Response().BodyWriter())
+}
+
+// frame fills what the layout needs: the title, the CSRF token, and who is signed in.
+func (s *Server) frame(c *fiber.Ctx, title string) pages.Frame {
+	f := pages.Frame{Title: title, CSRFToken: csrfFor(c), Flash: flashes[c.Query("done")]}
+	if p := principal(c); p != nil {
+		f.SignedInEmail = p.Email
+	}
+	return f
+}
+
+// flashes are the one-line notices after an action, chosen by a fixed key so that no text from
+// the URL reaches the page.
+var flashes = map[string]string{
+	"renamed":    "Device renamed.",
+	"signed-out": "Device signed out.",
+	"others":     "All other devices were signed out.",
+	"password":   "Password changed. Your other devices were signed out.",
+}

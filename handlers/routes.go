@@ -1,0 +1,58 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"gatehouse/static"
+)
+
+// routes lists every route of Gatehouse on one screen.
+func (s *Server) routes(app *fiber.App) {
+	app.Use(recover.New(), s.requestContext, s.securityHeaders)
+
+	// Operations.
+	app.Get("/healthz", healthz)
+	app.Get("/readyz", s.readyz)
+	if s.metrics != nil {
+		app.Get("/metrics", s.metrics.Handler())
+	}
+	app.Get("/.well-known/jwks.json", s.jwks)
+	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS), MaxAge: 3600}))
+
+	// App API: refresh cookie under /auth/, bearer tokens under /api/.
+	authAPI := app.Group("/auth", noStore, s.authOrigin)
+	authAPI.Post("/login", s.apiLogin)
+	authAPI.Post("/refresh", s.apiRefresh)
+	authAPI.Post("/logout", s.apiLogout)
+
+	api := app.Group("/api", noStore, s.bearer)
+	api.Get("/me", s.apiMe)
+	api.Get("/sessions", s.apiSessions)
+	api.Post("/sessions/revoke-others", s.apiRevokeOthers)
+	api.Post("/sessions/revoke-all", s.apiRevokeAll)
+	api.Delete("/sessions/:sid", s.apiDeleteSession)
+
+	// Pages: CSRF on every form; the signed-in ones behind pageSession.
+	web := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{noStore, s.csrf, h} }
+	signedIn := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{noStore, s.csrf, s.pageSession, h} }
+	app.Get("/", web(s.home)...)
+	app.Get("/login", web(s.loginPage)...)
+	app.Post("/login", web(s.loginSubmit)...)
+	app.Get("/signup", web(s.signupPage)...)
+	app.Post("/signup", web(s.signupSubmit)...)
+	app.Post("/logout", web(s.logout)...)
+	app.Get("/devices", signedIn(s.devicesPage)...)
+	app.Post("/devices/signout-others", signedIn(s.signoutOthers)...)
+	app.Get("/devices/signout-everywhere", signedIn(s.confirmSignoutEverywhere)...)
+	app.Post("/devices/signout-everywhere", signedIn(s.signoutEverywhere)...)
+	app.Post("/devices/:sid/rename", signedIn(s.renameDevice)...)
+	app.Post("/devices/:sid/signout", signedIn(s.signoutDevice)...)
+	app.Get("/account", signedIn(s.accountPage)...)
+	app.Post("/account/password", signedIn(s.changePassword)...)
+
+	app.Use(func(c *fiber.Ctx) error { return errNotFound })
+}

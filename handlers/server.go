@@ -1,0 +1,121 @@
+// Package handlers is Gatehouse's HTTP surface: routes.go lists every route, server.go builds the
+// Fiber app, errors.go turns errors into JSON or pages.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"gatehouse/services/auth"
+	"gatehouse/services/ratelimit"
+)
+
+// Config is the part of Gatehouse's configuration the HTTP layer needs.
+type Config struct {
+	BaseURL           *url.URL
+	AppOrigins        []string // exact origins ("https://app.example.com") allowed to use /auth/ with credentials
+	TrustedProxies    []netip.Prefix
+	SignupEnabled     bool
+	BodyLimit         int // bytes
+	LoginLimitAccount ratelimit.Rate
+	LoginLimitIP      ratelimit.Rate
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Auth    *auth.Service
+	Limiter ratelimit.Limiter
+	Log     *slog.Logger
+	Metrics Metrics // nil: no metrics
+	Now     func() time.Time
+}
+
+// Metrics observes requests; the Prometheus implementation lives in services/metrics.
+type Metrics interface {
+	ObserveRequest(route, method string, status int, elapsed time.Duration)
+	Handler() fiber.Handler
+}
+
+// Server holds what every handler needs.
+type Server struct {
+	cfg     Config
+	auth    *auth.Service
+	limiter ratelimit.Limiter
+	log     *slog.Logger
+	metrics Metrics
+	now     func() time.Time
+	cookies cookieNames
+	secure  bool
+	origin  string
+	csrfKey []byte
+}
+
+// New builds the Fiber app with every route.
+func New(cfg Config, d Deps, csrfKey []byte) *fiber.App {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	secure := !plainLocalHTTP(cfg.BaseURL)
+	s := &Server{
+		cfg: cfg, auth: d.Auth, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, now: d.Now,
+		cookies: newCookieNames(secure), secure: secure, origin: originOf(cfg.BaseURL), csrfKey: csrfKey,
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "gatehouse",
+		BodyLimit:             cfg.BodyLimit,
+		ErrorHandler:          s.errorHandler,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	s.routes(app)
+	return app
+}
+
+// plainLocalHTTP: cookies may lack Secure only when the portal is plain http on localhost or 127.0.0.1.
+func plainLocalHTTP(base *url.URL) bool {
+	host := base.Hostname()
+	return base.Scheme == "http" && (host == "localhost" || host == "127.0.0.1")
+}
+
+func originOf(u *url.URL) string { return strings.ToLower(u.Scheme + "://" + u.Host) }
+
+// allowedOrigin: the portal's own origin or a configured app origin.
+func (s *Server) allowedOrigin(origin string) bool {
+	origin = strings.ToLower(origin)
+	if origin == s.origin {
+		return true
+	}
+	for _, o := range s.cfg.AppOrigins {
+		if origin == o {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) appOrigin(origin string) bool {
+	origin = strings.ToLower(origin)
+	for _, o := range s.cfg.AppOrigins {
+		if origin == o {
+			return true
+		}
+	}
+	return false
+}
+
+func ctxOf(c *fiber.Ctx) context.Context { return c.UserContext() }
+
+func (s *Server) ip(c *fiber.Ctx) string {
+	return clientIP(c.Context().RemoteIP().String(), c.Get(fiber.HeaderXForwardedFor), s.cfg.TrustedProxies)
+}

@@ -1,0 +1,48 @@
+package models
+
+import (
+	"context"
+	"time"
+)
+
+// Kinds of security event, shown to the user under "Recent security activity".
+const (
+	EventSignedIn            = "signed_in"
+	EventSignedOut           = "signed_out"
+	EventSignedOutOthers     = "signed_out_others"
+	EventSignedOutEverywhere = "signed_out_everywhere"
+	EventPasswordChanged     = "password_changed"
+	EventTokenReused         = "token_reused"
+	EventDeviceRenamed       = "device_renamed"
+	EventUserDisabled        = "user_disabled"
+)
+
+// SecurityEvent records something a user should be able to see happened to their account.
+type SecurityEvent struct {
+	ID         int64 `gorm:"primaryKey"`
+	UserID     string
+	SessionID  string
+	DeviceName string
+	Kind       string
+	IP         string
+	CreatedAt  time.Time
+}
+
+// RecordEvent appends a security event.
+func (s *Store) RecordEvent(ctx context.Context, e *SecurityEvent) error {
+	return translate(s.with(ctx).Create(e).Error)
+}
+
+// RecentEvents lists a user's newest events first.
+func (s *Store) RecentEvents(ctx context.Context, userID string, limit int) ([]SecurityEvent, error) {
+	var events []SecurityEvent
+	err := s.with(ctx).Where("user_id = ?", userID).Order("created_at DESC, id DESC").Limit(limit).Find(&events).Error
+	return events, translate(err)
+}
+
+// EventsOfKind lists a user's events of one kind, oldest first (tests and audits).
+func (s *Store) EventsOfKind(ctx context.Context, userID, kind string) ([]SecurityEvent, error) {
+	var events []SecurityEvent
+	err := s.with(ctx).Where("user_id = ? AND kind = ?", userID, kind).Order("id").Find(&events).Error
+	return events, translate(err)
+}

@@ -1,0 +1,297 @@
+package models
+
+import (
+	"context"
+	"time"
+)
+
+// DeviceSession is one signed-in device and its refresh-token family. TokenHash is the family's
+// one live token; PrevTokenHash the token it replaced at RotatedAt (for the retry grace window).
+type DeviceSession struct {
+	ID              string `gorm:"primaryKey"`
+	UserID          string
+	DeviceID        string
+	DeviceName      string
+	UserNamed       bool // the user renamed it: apps' X-Device-Name no longer overrides it
+	UserAgent       string
+	CreatedIP       string
+	LastIP          string
+	CreatedAt       time.Time
+	LastUsedAt      time.Time
+	ExpiresAt       time.Time // absolute lifetime; rotation does not extend it
+	AuthenticatedAt time.Time // when the password was last entered on this device
+	TokenHash       []byte
+	TokenExpiresAt  time.Time // idle lifetime of the live token
+	PrevTokenHash   []byte
+	RotatedAt       *time.Time
+	RevokedAt       *time.Time
+	RevokedReason   string
+}
+
+// RefreshToken is the history of a family: every token hash ever issued, so that a replayed old
+// token is recognised as belonging to its family.
+type RefreshToken struct {
+	TokenHash []byte `gorm:"primaryKey"`
+	SessionID string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Live tells whether the session can still be used at now.
+func (d *DeviceSession) Live(now time.Time) bool {
+	return d.RevokedAt == nil && now.Before(d.ExpiresAt)
+}
+
+// CreateSession stores a new device session and records its first token in the history.
+func (s *Store) CreateSession(ctx context.Context, d *DeviceSession) error {
+	if err := s.with(ctx).Create(d).Error; err != nil {
+		return translate(err)
+	}
+	return s.recordToken(ctx, d.TokenHash, d.ID, d.CreatedAt, d.TokenExpiresAt)
+}
+
+func (s *Store) recordToken(ctx context.Context, hash []byte, sessionID string, issued, expires time.Time) error {
+	return translate(s.with(ctx).Create(&RefreshToken{TokenHash: hash, SessionID: sessionID, IssuedAt: issued, ExpiresAt: expires}).Error)
+}
+
+// Rotation is what the one-statement rotation returns.
+type Rotation struct {
+	SessionID      string
+	UserID         string
+	TokenVersion   int64
+	TokenExpiresAt time.Time
+}
+
+// RotateParams describe one rotation: the presented token's hash, its successor's, and the client.
+type RotateParams struct {
+	Hash, SuccessorHash []byte
+	Now, IdleExpiry     time.Time
+	DeviceID            string // when set, must match the session's device
+	DeviceName          string // when set, renames a session the user has not named
+	IP                  string
+}
+
+// rotateStatement finds, checks and rotates in one statement: the guard (live token, live
+// session, active user, same device) and the row lock on the session are one UPDATE, so
+// concurrent refreshes of one token queue on the row and only the first passes the guard.
+const rotateStatement = `
+WITH rotated AS (
+	UPDATE device_sessions s
+	   SET prev_token_hash = s.token_hash, token_hash = @succ, rotated_at = @now,
+	       token_expires_at = LEAST(@idle_expiry, s.expires_at), last_used_at = @now, last_ip = @ip,
+	       device_name = CASE WHEN @name <> '' AND NOT s.user_named THEN @name ELSE s.device_name END
+	  FROM users u
+	 WHERE s.token_hash = @hash AND s.revoked_at IS NULL AND s.token_expires_at > @now
+	   AND s.expires_at > @now AND (@device = '' OR s.device_id = @device)
+	   AND u.id = s.user_id AND u.disabled_at IS NULL
+	RETURNING s.id, s.user_id, u.token_version, s.token_expires_at
+), issued AS (
+	INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
+	SELECT @succ, id, @now, token_expires_at FROM rotated
+)
+SELECT id AS session_id, user_id, token_version, token_expires_at FROM rotated`
+
+// RotateInOneStatement is the PostgreSQL happy path of a refresh: one round trip. It returns
+// ErrNotFound when the guard fails, leaving the caller to find out why inside a transaction.
+func (s *Store) RotateInOneStatement(ctx context.Context, p RotateParams) (*Rotation, error) {
+	var r Rotation
+	err := s.with(ctx).Raw(rotateStatement, map[string]any{
+		"succ": p.SuccessorHash, "hash": p.Hash, "now": p.Now, "idle_expiry": p.IdleExpiry,
+		"ip": p.IP, "name": p.DeviceName, "device": p.DeviceID,
+	}).Scan(&r).Error
+	if err == nil && r.SessionID == "" {
+		err = ErrNotFound
+	}
+	return &r, translate(err)
+}
+
+// FamilyOf finds the session a token was ever issued in and, on PostgreSQL, locks its row for
+// the rest of the transaction, so that everything done to one family happens one at a time.
+func (s *Store) FamilyOf(ctx context.Context, hash []byte) (*DeviceSession, error) {
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE OF s"
+	}
+	var d DeviceSession
+	err := s.with(ctx).Raw(`SELECT s.* FROM device_sessions s JOIN refresh_tokens t ON t.session_id = s.id WHERE t.token_hash = ?`+lock, hash).Scan(&d).Error
+	if err == nil && d.ID == "" {
+		err = ErrNotFound
+	}
+	return &d, translate(err)
+}
+
+// Rotate replaces a session's live token inside a transaction that holds the family (FamilyOf).
+func (s *Store) Rotate(ctx context.Context, d *DeviceSession, p RotateParams) error {
+	expires := p.IdleExpiry
+	if d.ExpiresAt.Before(expires) {
+		expires = d.ExpiresAt
+	}
+	name := d.DeviceName
+	if p.DeviceName != "" && !d.UserNamed {
+		name = p.DeviceName
+	}
+	res := s.with(ctx).Model(&DeviceSession{}).Where("id = ? AND token_hash = ?", d.ID, p.Hash).Updates(map[string]any{
+		"prev_token_hash": p.Hash, "token_hash": p.SuccessorHash, "rotated_at": p.Now, "token_expires_at": expires,
+		"last_used_at": p.Now, "last_ip": p.IP, "device_name": name,
+	})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return ErrConflict
+	}
+	d.PrevTokenHash, d.TokenHash, d.RotatedAt, d.TokenExpiresAt, d.LastUsedAt, d.LastIP, d.DeviceName =
+		p.Hash, p.SuccessorHash, &p.Now, expires, p.Now, p.IP, name
+	return s.recordToken(ctx, p.SuccessorHash, d.ID, p.Now, expires)
+}
+
+// TouchSession records use of a session by a grace-window retry.
+func (s *Store) TouchSession(ctx context.Context, id, ip string, now time.Time) error {
+	return translate(s.with(ctx).Model(&DeviceSession{}).Where("id = ?", id).
+		Updates(map[string]any{"last_used_at": now, "last_ip": ip}).Error)
+}
+
+// RevokeSession signs one session out. It returns false when it was already revoked.
+func (s *Store) RevokeSession(ctx context.Context, id, reason string, now time.Time) (bool, error) {
+	res := s.with(ctx).Model(&DeviceSession{}).Where("id = ? AND revoked_at IS NULL", id).
+		Updates(map[string]any{"revoked_at": now, "revoked_reason": reason})
+	return res.RowsAffected == 1, translate(res.Error)
+}
+
+// RevokeUserSessions signs out every live session of a user except keepID (may be empty) and
+// returns the ids it revoked.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, keepID, reason string, now time.Time) ([]string, error) {
+	var ids []string
+	err := s.with(ctx).Raw(`UPDATE device_sessions SET revoked_at = ?, revoked_reason = ?
+		WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`, now, reason, userID, keepID).Scan(&ids).Error
+	return ids, translate(err)
+}
+
+// LiveSessionOnDevice finds the user's live session on a device, if any.
+func (s *Store) LiveSessionOnDevice(ctx context.Context, userID, deviceID string) (*DeviceSession, error) {
+	var d DeviceSession
+	err := s.with(ctx).Where("user_id = ? AND device_id = ? AND revoked_at IS NULL", userID, deviceID).Take(&d).Error
+	return &d, translate(err)
+}
+
+// LiveSessions lists a user's live sessions, most recently used first.
+func (s *Store) LiveSessions(ctx context.Context, userID string, now time.Time) ([]DeviceSession, error) {
+	var list []DeviceSession
+	err := s.with(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+		Order("last_used_at DESC, id").Find(&list).Error
+	return list, translate(err)
+}
+
+// SessionOfUser finds a session by id that belongs to userID; ErrNotFound otherwise, so that
+// another user's session is indistinguishable from an unknown one.
+func (s *Store) SessionOfUser(ctx context.Context, userID, id string) (*DeviceSession, error) {
+	var d DeviceSession
+	err := s.with(ctx).Where("id = ? AND user_id = ?", id, userID).Take(&d).Error
+	return &d, translate(err)
+}
+
+// SessionByID finds a session by id.
+func (s *Store) SessionByID(ctx context.Context, id string) (*DeviceSession, error) {
+	var d DeviceSession
+	err := s.with(ctx).Where("id = ?", id).Take(&d).Error
+	return &d, translate(err)
+}
+
+// RenameSession sets the user-given name of a live session.
+func (s *Store) RenameSession(ctx context.Context, userID, id, name string) error {
+	res := s.with(ctx).Model(&DeviceSession{}).Where("id = ? AND user_id = ? AND revoked_at IS NULL", id, userID).
+		Updates(map[string]any{"device_name": name, "user_named": true})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return translate(res.Error)
+}
+
+// AccessState is what verifying an access token needs to know about its session and user.
+type AccessState struct {
+	UserID           string
+	Email            string
+	DisplayName      string
+	TokenVersion     int64
+	UserDisabled     bool
+	SessionRevoked   bool
+	SessionExpiresAt time.Time
+	AuthenticatedAt  time.Time
+}
+
+// AccessStateOf reads, in one query, the revocation state an access token is checked against.
+func (s *Store) AccessStateOf(ctx context.Context, sessionID string) (*AccessState, error) {
+	var row struct {
+		UserID          string
+		Email           string
+		DisplayName     string
+		TokenVersion    int64
+		DisabledAt      *time.Time
+		RevokedAt       *time.Time
+		ExpiresAt       time.Time
+		AuthenticatedAt time.Time
+	}
+	err := s.with(ctx).Raw(`SELECT s.user_id, u.email, u.display_name, u.token_version, u.disabled_at, s.revoked_at, s.expires_at, s.authenticated_at
+		FROM device_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, sessionID).Scan(&row).Error
+	if err == nil && row.UserID == "" {
+		err = ErrNotFound
+	}
+	return &AccessState{
+		UserID: row.UserID, Email: row.Email, DisplayName: row.DisplayName, TokenVersion: row.TokenVersion, UserDisabled: row.DisabledAt != nil,
+		SessionRevoked: row.RevokedAt != nil, SessionExpiresAt: row.ExpiresAt, AuthenticatedAt: row.AuthenticatedAt,
+	}, translate(err)
+}
+
+// MarkAuthenticated records that the password was just entered on this session (re-authentication).
+func (s *Store) MarkAuthenticated(ctx context.Context, id string, now time.Time) error {
+	return translate(s.with(ctx).Model(&DeviceSession{}).Where("id = ?", id).Update("authenticated_at", now).Error)
+}
+
+// CountLiveTokens counts a family's usable tokens: 1 for a live session, 0 otherwise. With the
+// live token held in one column a family cannot have more; tests check it all the same.
+func (s *Store) CountLiveTokens(ctx context.Context, sessionID string, now time.Time) (int64, error) {
+	var n int64
+	err := s.with(ctx).Model(&DeviceSession{}).Where("id = ? AND revoked_at IS NULL AND token_expires_at > ?", sessionID, now).Count(&n).Error
+	return n, translate(err)
+}
+
+// PruneResult counts what Prune deleted.
+type PruneResult struct{ Tokens, Sessions, Events int64 }
+
+// Prune deletes, in batches of at most batch rows per statement, token history past its idle
+// expiry, sessions revoked or expired before cutoff (with their history), and events before eventCutoff.
+func (s *Store) Prune(ctx context.Context, now, cutoff, eventCutoff time.Time, batch int) (PruneResult, error) {
+	var r PruneResult
+	steps := []struct {
+		count *int64
+		sql   string
+		args  []any
+	}{
+		{&r.Tokens, `DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE expires_at < ? LIMIT ?)`, []any{now, batch}},
+		{&r.Sessions, `DELETE FROM device_sessions WHERE id IN (SELECT id FROM device_sessions WHERE (revoked_at IS NOT NULL AND revoked_at < ?) OR expires_at < ? LIMIT ?)`, []any{cutoff, cutoff, batch}},
+		{&r.Events, `DELETE FROM security_events WHERE id IN (SELECT id FROM security_events WHERE created_at < ? LIMIT ?)`, []any{eventCutoff, batch}},
+	}
+	for _, step := range steps {
+		for {
+			if err := ctx.Err(); err != nil {
+				return r, err
+			}
+			res := s.with(ctx).Exec(step.sql, step.args...)
+			if res.Error != nil {
+				return r, translate(res.Error)
+			}
+			*step.count += res.RowsAffected
+			if res.RowsAffected < int64(batch) {
+				break
+			}
+		}
+	}
+	return r, nil
+}
+
+// CountLiveSessions counts device sessions that are neither revoked nor expired (a metric).
+func (s *Store) CountLiveSessions(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.with(ctx).Model(&DeviceSession{}).Where("revoked_at IS NULL AND expires_at > ?", time.Now().UTC()).Count(&n).Error
+	return n, translate(err)
+}

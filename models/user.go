@@ -1,0 +1,82 @@
+package models
+
+import (
+	"context"
+	"time"
+)
+
+// User is an account. Email is stored normalised (trimmed, lower case).
+type User struct {
+	ID           string `gorm:"primaryKey"`
+	Email        string
+	DisplayName  string
+	PasswordHash string
+	TokenVersion int64
+	DisabledAt   *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Disabled tells whether the account was disabled.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
+
+// CreateUser inserts u; ErrConflict when the email is taken.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	return translate(s.with(ctx).Create(u).Error)
+}
+
+// UserByEmail finds a user by normalised email.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	err := s.with(ctx).Where("email = ?", email).Take(&u).Error
+	return &u, translate(err)
+}
+
+// UserByID finds a user by id.
+func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
+	var u User
+	err := s.with(ctx).Where("id = ?", id).Take(&u).Error
+	return &u, translate(err)
+}
+
+// LockUser reads a user and, on PostgreSQL, locks the row for the rest of the transaction.
+func (s *Store) LockUser(ctx context.Context, id string) (*User, error) {
+	var u User
+	err := s.with(ctx).Raw(`SELECT * FROM users WHERE id = ?`+s.lockClause(), id).Scan(&u).Error
+	if err == nil && u.ID == "" {
+		err = ErrNotFound
+	}
+	return &u, translate(err)
+}
+
+// SetPassword stores a new password hash and bumps token_version, returning the new version.
+func (s *Store) SetPassword(ctx context.Context, userID, hash string, now time.Time) (int64, error) {
+	return s.bumpVersion(ctx, userID, now, map[string]any{"password_hash": hash})
+}
+
+// BumpTokenVersion invalidates every access token the user holds; it returns the new version.
+func (s *Store) BumpTokenVersion(ctx context.Context, userID string, now time.Time) (int64, error) {
+	return s.bumpVersion(ctx, userID, now, nil)
+}
+
+// DisableUser marks the user disabled and bumps token_version.
+func (s *Store) DisableUser(ctx context.Context, userID string, now time.Time) (int64, error) {
+	return s.bumpVersion(ctx, userID, now, map[string]any{"disabled_at": now})
+}
+
+func (s *Store) bumpVersion(ctx context.Context, userID string, now time.Time, set map[string]any) (int64, error) {
+	var version int64
+	assign := ""
+	args := []any{now}
+	for col, v := range set {
+		assign += ", " + col + " = ?"
+		args = append(args, v)
+	}
+	args = append(args, userID)
+	err := s.with(ctx).Raw(`UPDATE users SET token_version = token_version + 1, updated_at = ?`+assign+
+		` WHERE id = ? RETURNING token_version`, args...).Scan(&version).Error
+	if err == nil && version == 0 {
+		err = ErrNotFound
+	}
+	return version, translate(err)
+}

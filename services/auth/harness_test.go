@@ -1,0 +1,99 @@
+package auth_test
+
+import (
+	"context"
+	"crypto/rand"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/models/testdb"
+	"gatehouse/services/auth"
+)
+
+// clock is a movable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+var testConfig = auth.Config{
+	Issuer:         "http://127.0.0.1:8080",
+	AccessTTL:      10 * time.Minute,
+	RefreshIdleTTL: 14 * 24 * time.Hour,
+	SessionMaxAge:  30 * 24 * time.Hour,
+	RefreshGrace:   10 * time.Second,
+}
+
+// fastPasswords keeps argon2id but at a cost tests can afford.
+var fastPasswords = auth.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+
+type env struct {
+	db    *testdb.DB
+	svc   *auth.Service
+	clock *clock
+	ctx   context.Context
+}
+
+func newEnv(t *testing.T, db *testdb.DB) *env {
+	t.Helper()
+	c := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	return &env{db: db, svc: newService(t, db, c, t.TempDir()), clock: c, ctx: context.Background()}
+}
+
+// newService builds a service on db; two services on one db and key dir act as two instances.
+func newService(t testing.TB, db *testdb.DB, c *clock, keyDir string) *auth.Service {
+	t.Helper()
+	keys, err := auth.OpenKeyRing(keyDir, rand.Reader, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := auth.NewPasswords(fastPasswords, rand.Reader, 4, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth.New(testConfig, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now})
+}
+
+const testPassword = "correct horse battery"
+
+func (e *env) user(t *testing.T, email string) {
+	t.Helper()
+	if _, err := e.svc.CreateUser(e.ctx, email, "Test", testPassword); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) signIn(t *testing.T, email, device string) *auth.Issued {
+	t.Helper()
+	issued, err := e.svc.SignIn(e.ctx, email, testPassword, auth.Client{DeviceID: device, UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	return issued
+}
+
+func (e *env) refresh(token string) (*auth.Issued, error) {
+	return e.svc.Refresh(e.ctx, token, auth.Client{IP: "192.0.2.2"})
+}
+
+func (e *env) liveTokens(t *testing.T, sessionID string) int64 {
+	t.Helper()
+	n, err := e.db.Store.CountLiveTokens(e.ctx, sessionID, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,80 @@
+package auth
+
+import (
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// AccessClaims are the claims of an access token: iss, sub (user id), sid, ver (the user's
+// token_version when issued), iat, exp, jti.
+type AccessClaims struct {
+	SessionID string `json:"sid"`
+	Version   int64  `json:"ver"`
+	jwt.RegisteredClaims
+}
+
+func (s *Service) signAccess(userID, sessionID string, version int64, now time.Time) (string, time.Time, error) {
+	key := s.keys.Current()
+	jti := make([]byte, 16)
+	if _, err := s.rand.Read(jti); err != nil {
+		return "", time.Time{}, err
+	}
+	expires := now.Add(s.cfg.AccessTTL)
+	claims := AccessClaims{
+		SessionID: sessionID,
+		Version:   version,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.cfg.Issuer,
+			Subject:   userID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(expires),
+			ID:        base64.RawURLEncoding.EncodeToString(jti),
+		},
+	}
+	token := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	token.Header["kid"] = key.ID
+	signed, err := token.SignedString(key.Private)
+	return signed, expires, err
+}
+
+// parseAccess checks an access token's signature, algorithm, issuer and expiry, not revocation.
+func (s *Service) parseAccess(raw string) (*AccessClaims, error) {
+	var claims AccessClaims
+	_, err := jwt.ParseWithClaims(raw, &claims, s.verificationKey,
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(s.cfg.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(s.now),
+	)
+	switch {
+	case err == nil:
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, ErrTokenExpired
+	default:
+		return nil, ErrInvalidToken
+	}
+	if claims.Subject == "" || claims.SessionID == "" || claims.Version < 1 {
+		return nil, ErrInvalidToken
+	}
+	return &claims, nil
+}
+
+func (s *Service) verificationKey(t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	if key, ok := s.keys.Lookup(kid); ok {
+		return key.Public, nil
+	}
+	// A key added by another instance or by `gatehouse keys rotate`: look once more on disk.
+	if s.reloadKeysAllowed() {
+		if err := s.keys.Reload(); err == nil {
+			if key, ok := s.keys.Lookup(kid); ok {
+				return key.Public, nil
+			}
+		}
+	}
+	return nil, ErrInvalidToken
+}

@@ -1,0 +1,125 @@
+// Package auth is Gatehouse's domain: sign-in, refresh-token rotation, device sessions,
+// token_version, passwords and signing keys. Every token rule of the contract lives here:
+//
+//   - rotation, idempotent retry, reuse detection, no forks, lifetimes: rotation.go
+//   - immediate revocation of access tokens: access.go
+//   - disabled users: users.go and the guards in rotation.go and access.go
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"sync"
+	"time"
+
+	"gatehouse/models"
+)
+
+// Config holds the lifetimes and names the service works with.
+type Config struct {
+	Issuer         string        // iss of access tokens: the portal's base URL
+	AccessTTL      time.Duration // access token lifetime
+	RefreshIdleTTL time.Duration // a refresh token's idle lifetime
+	SessionMaxAge  time.Duration // a device session's absolute lifetime
+	RefreshGrace   time.Duration // the idempotent-retry window of token rule 2
+	ReauthWindow   time.Duration // how recent a password entry sensitive actions need (0: never ask)
+}
+
+// Service is the auth domain over one store.
+type Service struct {
+	store     *models.Store
+	cfg       Config
+	keys      *KeyRing
+	successor successorKey
+	passwords *Passwords
+	now       func() time.Time
+	rand      io.Reader
+	observer  Observer
+	states    AccessStates
+
+	reloadMu   sync.Mutex
+	lastReload time.Time
+}
+
+// Observer is told about outcomes worth counting (metrics) and about revocations worth fanning
+// out (caches on other instances). A nil Observer is fine.
+type Observer interface {
+	RefreshOutcome(result string)
+	LoginOutcome(result string)
+	Revoked(userID string, sessionIDs []string)
+}
+
+// Deps are the service's collaborators. Now and Rand default to the real clock and crypto/rand.
+type Deps struct {
+	Store     *models.Store
+	Keys      *KeyRing
+	Passwords *Passwords
+	Now       func() time.Time
+	Rand      io.Reader
+	Observer  Observer
+}
+
+// New builds the service.
+func New(cfg Config, d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	return &Service{
+		store: d.Store, cfg: cfg, keys: d.Keys, successor: successorKey(d.Keys.derive("refresh-successor")),
+		passwords: d.Passwords, now: d.Now, rand: d.Rand, observer: d.Observer, states: d.Store,
+	}
+}
+
+// clock returns now in UTC at the database's precision, so that stored and compared times agree.
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *Service) newID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func (s *Service) reloadKeysAllowed() bool {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	now := time.Now()
+	if now.Sub(s.lastReload) < time.Second {
+		return false
+	}
+	s.lastReload = now
+	return true
+}
+
+// Ready tells whether the database answers.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// JWKS is the public key set for /.well-known/jwks.json.
+func (s *Service) JWKS() []byte { return s.keys.JWKS() }
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+func (s *Service) refreshOutcome(result string) {
+	if s.observer != nil {
+		s.observer.RefreshOutcome(result)
+	}
+}
+
+func (s *Service) loginOutcome(result string) {
+	if s.observer != nil {
+		s.observer.LoginOutcome(result)
+	}
+}
+
+func (s *Service) revoked(userID string, sessionIDs ...string) {
+	if s.observer != nil {
+		s.observer.Revoked(userID, sessionIDs)
+	}
+}

@@ -1,0 +1,76 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"gatehouse/models"
+)
+
+// CreateUser validates and stores a new account.
+func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, password string) (*models.User, error) {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return nil, err
+	}
+	displayName = strings.TrimSpace(displayName)
+	if utf8.RuneCountInString(displayName) > 64 || !utf8.ValidString(displayName) {
+		return nil, invalid("display_name", "Use at most 64 characters.")
+	}
+	if err := validatePassword("password", password); err != nil {
+		return nil, err
+	}
+	hash, err := s.passwords.Hash(ctx, password)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.newID()
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	user := &models.User{ID: id, Email: email, DisplayName: displayName, PasswordHash: hash, TokenVersion: 1, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, user); errors.Is(err, models.ErrConflict) {
+		return nil, ErrEmailTaken
+	} else if err != nil {
+		return nil, err
+	}
+	return user, nil
+}
+
+// DisableUser disables an account (token rule 7): it can no longer sign in or refresh, its
+// token_version is bumped and every device session is revoked.
+func (s *Service) DisableUser(ctx context.Context, rawEmail string) error {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return err
+	}
+	now := s.clock()
+	var (
+		userID string
+		ids    []string
+	)
+	err = s.store.InTx(ctx, func(tx *models.Store) error {
+		u, err := tx.UserByEmail(ctx, email)
+		if err != nil {
+			return err
+		}
+		userID = u.ID
+		if _, err := tx.DisableUser(ctx, u.ID, now); err != nil {
+			return err
+		}
+		if ids, err = tx.RevokeUserSessions(ctx, u.ID, "", models.EventUserDisabled, now); err != nil {
+			return err
+		}
+		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: u.ID, Kind: models.EventUserDisabled, CreatedAt: now})
+	})
+	if errors.Is(err, models.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err == nil {
+		s.revoked(userID, ids...)
+	}
+	return err
+}
