@@ -24,7 +24,7 @@ test-pg: ## the store and HTTP suites on the local PostgreSQL
 test-faults: ## the PostgreSQL restart test: takes the database away from everything else, so it runs alone and last
 	@if [ -z "$$GATEHOUSE_TEST_POSTGRES" ] && [ "$$CI" != "true" ]; then \
 		echo "test-faults: skipped (set GATEHOUSE_TEST_POSTGRES to run the PostgreSQL restart test; CI does)"; \
-	else GATEHOUSE_FAULT_TESTS=1 $(GO) test -count=1 -run 'TestFault' -v ./handlers/ 2>&1 | tail -40; exit $${PIPESTATUS[0]}; fi
+	else GATEHOUSE_FAULT_TESTS=1 $(GO) test -count=1 -run 'TestFault' -v ./cmd/gatehouse/ 2>&1 | tail -40; exit $${PIPESTATUS[0]}; fi
 
 e2e-setup:
 	bash .ci/e2e-setup.sh

@@ -217,14 +217,14 @@ func TestAPIBearer(t *testing.T) {
 		foreign := other.newClient(t).apiSignIn("ann@example.com")
 
 		for name, h := range map[string]map[string]string{
-			"none":          nil,
-			"not bearer":    {"Authorization": "Basic " + access},
-			"garbage":       bearer("garbage"),
-			"truncated":     bearer(access[:len(access)-10]),
-			"alg none":      bearer(none),
-			"tampered":      bearer(tampered),
-			"another key":   bearer(foreign),
-			"empty bearer":  {"Authorization": "Bearer "},
+			"none":         nil,
+			"not bearer":   {"Authorization": "Basic " + access},
+			"garbage":      bearer("garbage"),
+			"truncated":    bearer(access[:len(access)-10]),
+			"alg none":     bearer(none),
+			"tampered":     bearer(tampered),
+			"another key":  bearer(foreign),
+			"empty bearer": {"Authorization": "Bearer "},
 		} {
 			t.Run(name, func(t *testing.T) {
 				res := c.do(http.MethodGet, "/api/me", nil, h)

@@ -210,7 +210,9 @@ func (c *client) pageSignIn(email string) {
 	}
 }
 
-func bearer(token string) map[string]string { return map[string]string{"Authorization": "Bearer " + token} }
+func bearer(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
+}
 
 func (c *client) cookieValue(name string) string {
 	u, _ := url.Parse(c.ts.URL)

@@ -103,7 +103,9 @@ type pool struct {
 }
 
 func poolCollector(stats func() sql.DBStats) prometheus.Collector {
-	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc("gatehouse_db_"+name, help, nil, nil) }
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("gatehouse_db_"+name, help, nil, nil)
+	}
 	return &pool{stats: stats,
 		open: d("open_connections", "Open database connections."), inUse: d("in_use_connections", "Connections in use."),
 		idle: d("idle_connections", "Idle connections."), waitCount: d("wait_total", "Times a request waited for a connection."),
