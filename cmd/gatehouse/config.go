@@ -39,6 +39,7 @@ type Config struct {
 	DBMaxConns          int
 	PasswordConcurrency int
 	LogFormat           string
+	CPUProfile          string
 }
 
 // setting is one configuration variable: its environment name, its flag, its default and how it is read.
@@ -134,6 +135,10 @@ var settings = []setting{
 			return fmt.Errorf("%q is not auto, json or text", v)
 		}
 		c.LogFormat = v
+		return nil
+	}},
+	{"GATEHOUSE_CPU_PROFILE", "cpu-profile", "", "write a CPU profile of serve to this file until it stops (for benchmarks)", func(c *Config, v string) error {
+		c.CPUProfile = v
 		return nil
 	}},
 }

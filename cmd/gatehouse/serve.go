@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +27,13 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {
 		return err
+	}
+	if cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	obs := &observer{}
 	a, err := openApp(ctx, cfg, stderr, obs)
@@ -131,6 +140,22 @@ func (a *app) reloadKeysEvery(ctx context.Context, every time.Duration) {
 
 func (a *app) pruneConfig() auth.PruneConfig {
 	return auth.PruneConfig{RevokedRetention: a.cfg.RevokedRetention, EventRetention: a.cfg.EventRetention, Batch: 1000}
+}
+
+// startCPUProfile profiles the process until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // usageError turns a flag parsing failure into a usage error (help is not a failure).
