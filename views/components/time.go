@@ -1,4 +1,3 @@
-// Package components holds the parts pages repeat: form fields, device rows, times.
 package components
 
 import (
@@ -6,32 +5,33 @@ import (
 	"time"
 )
 
-// Relative says how long ago t was, for people: "just now", "5 minutes ago", "2 days ago",
-// and a date beyond a week.
+// Relative says how long before now t was, for people: "just now", "5 minutes ago", "3 hours ago",
+// "2 days ago", and a date once it is a week or more ago. A t slightly after now (clock skew
+// between servers) reads "just now".
 func Relative(now, t time.Time) string {
 	d := now.Sub(t)
 	switch {
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
+		return ago(int(d/time.Minute), "minute")
 	case d < 24*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
+		return ago(int(d/time.Hour), "hour")
 	case d < 7*24*time.Hour:
-		return plural(int(d/(24*time.Hour)), "day") + " ago"
+		return ago(int(d/(24*time.Hour)), "day")
 	}
 	return t.UTC().Format("2 Jan 2006")
 }
 
-func plural(n int, unit string) string {
+func ago(n int, unit string) string {
 	if n == 1 {
-		return "1 " + unit
+		return "1 " + unit + " ago"
 	}
-	return fmt.Sprintf("%d %ss", n, unit)
+	return fmt.Sprintf("%d %ss ago", n, unit)
 }
 
-// Exact is the full UTC time shown in a tooltip.
+// Exact is the full UTC time, shown as the title (tooltip) of a relative time.
 func Exact(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04:05 UTC") }
 
-// MachineTime is the datetime attribute of <time>.
+// MachineTime is the datetime attribute of <time>: RFC 3339 in UTC.
 func MachineTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,15 +1,19 @@
 // Package pages holds one templ component per page and the view-model struct each one takes.
+// Handlers fill the structs; views never query.
 package pages
 
 import (
 	"time"
 
+	"gatehouse/views/components"
 	"gatehouse/views/layouts"
 )
 
-// Frame is what the layout needs on every page (title, who is signed in, CSRF token, notice).
+// Frame is what the layout needs on every page: the title, who is signed in, the CSRF token and
+// the flash notice. It is layouts.Frame, so the layout can take it without importing pages.
 type Frame = layouts.Frame
 
+// LoginPage is the sign-in form, empty or after a failed attempt.
 type LoginPage struct {
 	Frame
 	Email         string // kept after a failure; never the password
@@ -18,12 +22,14 @@ type LoginPage struct {
 	SignupEnabled bool   // show the "Create an account" link
 }
 
+// SignupPage is the create-account form, empty or with its field errors.
 type SignupPage struct {
 	Frame
 	Email, DisplayName string
 	Errors             map[string]string // field name ("email", "password", "password_confirm", "display_name") → message
 }
 
+// DevicesPage is "Your devices": every signed-in device and recent security activity.
 type DevicesPage struct {
 	Frame
 	Now     time.Time // for relative times ("5 minutes ago")
@@ -31,18 +37,12 @@ type DevicesPage struct {
 	Events  []EventRow
 }
 
-type DeviceRow struct {
-	ID           string // the sid, used in the form actions /devices/{ID}/rename and /devices/{ID}/signout
-	Name         string // the device's name (user-given, or a default like "Firefox on macOS")
-	Browser, OS  string // from the user agent, e.g. "Firefox 121", "macOS"; may be empty
-	IP           string
-	SignedInAt   time.Time
-	LastActiveAt time.Time
-	Current      bool   // "This device"
-	RenameValue  string // the value to show in the rename field (the name, or the rejected input)
-	RenameError  string // error next to the rename field of this row
-}
+// DeviceRow is one signed-in device: ID, Name, Browser, OS, IP, SignedInAt, LastActiveAt,
+// Current, RenameValue and RenameError. It is components.DeviceRow, so the row component can
+// take it without importing pages.
+type DeviceRow = components.DeviceRow
 
+// EventRow is one line of the security activity.
 type EventRow struct {
 	Text string // human text, e.g. "New sign-in", "Device signed out", "Password changed",
 	// "Signed out everywhere", "Replayed refresh token detected: device signed out"
@@ -52,14 +52,17 @@ type EventRow struct {
 	Alarming   bool // a replay: shown with a warning style
 }
 
+// ConfirmSignoutEverywherePage asks before signing out every device, this one included.
 type ConfirmSignoutEverywherePage struct{ Frame }
 
+// AccountPage shows who is signed in and the change-password form with its field errors.
 type AccountPage struct {
 	Frame
 	Email, DisplayName string
 	Errors             map[string]string // "current_password", "new_password", "new_password_confirm" → message
 }
 
+// ErrorPage is an error in the site's frame.
 type ErrorPage struct {
 	Frame
 	Status  int    // 403, 404, 429, 500, 503
