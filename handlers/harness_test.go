@@ -56,6 +56,12 @@ const testPassword = "correct horse battery"
 
 func newTestServer(t *testing.T, db *testdb.DB, opts ...serverOption) *testServer {
 	t.Helper()
+	return newTestServerWithAuth(t, db, nil, opts...)
+}
+
+// newTestServerWithAuth is newTestServer with the auth service's configuration adjusted.
+func newTestServerWithAuth(t *testing.T, db *testdb.DB, authOpt func(*auth.Config), opts ...serverOption) *testServer {
+	t.Helper()
 	c := &clock{now: time.Now().UTC()}
 	keys, err := auth.OpenKeyRing(t.TempDir(), rand.Reader, c.Now())
 	if err != nil {
@@ -70,10 +76,14 @@ func newTestServer(t *testing.T, db *testdb.DB, opts ...serverOption) *testServe
 		t.Fatal(err)
 	}
 	base, _ := url.Parse("http://" + ln.Addr().String())
-	svc := auth.New(auth.Config{
+	authCfg := auth.Config{
 		Issuer: base.String(), AccessTTL: 10 * time.Minute, RefreshIdleTTL: 336 * time.Hour,
 		SessionMaxAge: 720 * time.Hour, RefreshGrace: 10 * time.Second,
-	}, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now})
+	}
+	if authOpt != nil {
+		authOpt(&authCfg)
+	}
+	svc := auth.New(authCfg, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now})
 	cfg := handlers.Config{
 		BaseURL: base, AppOrigins: []string{"http://app.example.test"}, SignupEnabled: true, BodyLimit: 64 << 10,
 		LoginLimitAccount: ratelimit.Rate{N: 10, Per: 15 * time.Minute}, LoginLimitIP: ratelimit.Rate{N: 100, Per: 15 * time.Minute},

@@ -109,10 +109,12 @@ func (s *Server) signoutDevice(c *fiber.Ctx) error {
 
 // signoutOthers is POST /devices/signout-others.
 func (s *Server) signoutOthers(c *fiber.Ctx) error {
-	if err := s.auth.SignOutOthers(ctxOf(c), principal(c), s.ip(c)); err != nil {
-		return err
-	}
-	return c.Redirect("/devices?done=others", fiber.StatusSeeOther)
+	return s.reauthenticated(c, "sign out all other devices", func() error {
+		if err := s.auth.SignOutOthers(ctxOf(c), principal(c), s.ip(c)); err != nil {
+			return err
+		}
+		return c.Redirect("/devices?done=others", fiber.StatusSeeOther)
+	})
 }
 
 // confirmSignoutEverywhere is GET /devices/signout-everywhere: the confirmation step.
@@ -123,9 +125,11 @@ func (s *Server) confirmSignoutEverywhere(c *fiber.Ctx) error {
 // signoutEverywhere is POST /devices/signout-everywhere: bump token_version, sign out every
 // device including this one, and go to sign-in.
 func (s *Server) signoutEverywhere(c *fiber.Ctx) error {
-	if err := s.auth.SignOutEverywhere(ctxOf(c), principal(c), s.ip(c)); err != nil {
-		return err
-	}
-	s.clearSessionCookies(c)
-	return c.Redirect("/login", fiber.StatusSeeOther)
+	return s.reauthenticated(c, "sign out everywhere", func() error {
+		if err := s.auth.SignOutEverywhere(ctxOf(c), principal(c), s.ip(c)); err != nil {
+			return err
+		}
+		s.clearSessionCookies(c)
+		return c.Redirect("/login", fiber.StatusSeeOther)
+	})
 }

@@ -69,3 +69,12 @@ type ErrorPage struct {
 	Heading string // e.g. "Page not found"
 	Message string
 }
+
+// ConfirmPasswordPage asks for the password again before a sensitive action (re-authentication):
+// its form posts back to Action with the field "password".
+type ConfirmPasswordPage struct {
+	Frame
+	Action  string // the route of the action being confirmed, e.g. /devices/signout-others
+	Purpose string // what the password unlocks, e.g. "sign out all other devices"
+	Error   string // next to the password field
+}
