@@ -61,16 +61,11 @@ var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,128}$`)
 // deviceID is the device's stable id: X-Device-Id for apps, else the device cookie. A browser
 // without one gets a new cookie. A malformed header is a client error.
 func (s *Server) deviceID(c *fiber.Ctx) (string, error) {
-	if h := c.Get("X-Device-Id"); h != "" {
-		if !deviceIDPattern.MatchString(h) {
-			return "", apiError(fiber.StatusBadRequest, "invalid_request", "X-Device-Id must be 8 to 128 letters, digits or . _ : -")
-		}
-		return h, nil
+	id, err := s.knownDeviceID(c)
+	if err != nil || id != "" {
+		return id, err
 	}
-	if v := c.Cookies(s.cookies.device); deviceIDPattern.MatchString(v) {
-		return v, nil
-	}
-	id := randomToken()
+	id = randomToken()
 	s.setCookie(c, s.cookies.device, id, deviceCookieMaxAge)
 	return id, nil
 }

@@ -81,9 +81,9 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	}, handlers.Deps{Auth: a.auth, Limiter: limiter, Log: a.log, Metrics: obs.metrics}, a.keys.CSRFKey())
 
 	if cfg.PruneInterval > 0 {
-		go a.pruneEvery(ctx, cfg.PruneInterval)
+		go every(ctx, cfg.PruneInterval, func() { a.prune(ctx) })
 	}
-	go a.reloadKeysEvery(ctx, 30*time.Second)
+	go every(ctx, 30*time.Second, a.reloadKeys)
 
 	listenErr := make(chan error, 1)
 	go func() { listenErr <- server.Listen(cfg.Addr) }()
@@ -103,38 +103,34 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	return nil
 }
 
-// pruneEvery prunes on a timer until ctx ends; a failed run is logged and tried again next time.
-func (a *app) pruneEvery(ctx context.Context, every time.Duration) {
-	ticker := time.NewTicker(every)
+// every runs fn on a timer until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			r, err := a.auth.Prune(ctx, a.pruneConfig())
-			if err != nil {
-				a.log.Warn("prune failed", "error", err)
-				continue
-			}
-			a.log.Info("pruned", "tokens", r.Tokens, "sessions", r.Sessions, "events", r.Events)
+			fn()
 		}
 	}
 }
 
-// reloadKeysEvery picks up keys that `gatehouse keys rotate` or another instance added.
-func (a *app) reloadKeysEvery(ctx context.Context, every time.Duration) {
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if err := a.keys.Reload(); err != nil {
-				a.log.Warn("reload signing keys failed", "error", err)
-			}
-		}
+// prune runs one periodic prune; a failure is logged and tried again next time.
+func (a *app) prune(ctx context.Context) {
+	r, err := a.auth.Prune(ctx, a.pruneConfig())
+	if err != nil {
+		a.log.Warn("prune failed", "error", err)
+		return
+	}
+	a.log.Info("pruned", "tokens", r.Tokens, "sessions", r.Sessions, "events", r.Events)
+}
+
+// reloadKeys picks up keys that `gatehouse keys rotate` or another instance added.
+func (a *app) reloadKeys() {
+	if err := a.keys.Reload(); err != nil {
+		a.log.Warn("reload signing keys failed", "error", err)
 	}
 }
 
