@@ -41,7 +41,6 @@ func apiError(status int, code, message string) *APIError {
 // Errors the handlers answer with.
 var (
 	errBadJSON       = apiError(fiber.StatusBadRequest, "invalid_request", "The request body is not valid JSON of the expected shape.")
-	errBadForm       = apiError(fiber.StatusBadRequest, "invalid_request", "The form could not be read.")
 	errUnauthorized  = apiError(fiber.StatusUnauthorized, "invalid_token", "Sign in again: the access token is missing or invalid.")
 	errForbiddenCSRF = apiError(fiber.StatusForbidden, "forbidden", "This form has expired or did not come from this site. Go back, reload the page and try again.")
 	errOrigin        = apiError(fiber.StatusForbidden, "forbidden", "Requests from this origin are not allowed.")

@@ -49,10 +49,10 @@ func TestReauthentication(t *testing.T) {
 			t.Fatalf("api device: %d %s", res.StatusCode, res.body)
 		}
 		fresh := ts.newClient(t)
-		token := fresh.apiSignIn("ann@example.com")
+		fresh.apiSignIn("ann@example.com")
 		ts.clock.Advance(2 * time.Hour)
 		refreshed := fresh.do(http.MethodPost, "/auth/refresh", nil, nil)
-		token = refreshed.JSON(t)["access_token"].(string)
+		token := refreshed.JSON(t)["access_token"].(string)
 		res = fresh.do(http.MethodPost, "/api/sessions/revoke-all", nil, bearer(token))
 		if res.StatusCode != http.StatusForbidden || res.JSON(t)["error"] != "reauthentication_required" {
 			t.Fatalf("API after a long-lived sign-in: %d %s", res.StatusCode, res.body)

@@ -13,9 +13,8 @@ import (
 // roundTrips counts database round trips at the socket: one each time the client reads an
 // answer after having written a request.
 type roundTrips struct {
-	mu      sync.Mutex
-	count   int
-	pending map[net.Conn]bool
+	mu    sync.Mutex
+	count int
 }
 
 func (r *roundTrips) dial(ctx context.Context, network, addr string) (net.Conn, error) {
