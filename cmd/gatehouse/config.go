@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -129,7 +130,17 @@ var settings = []setting{
 	{"GATEHOUSE_REVOKED_RETENTION", "revoked-retention", "168h", "how long revoked or expired sessions are kept before prune deletes them", nonNegativeDurationInto(func(c *Config) *time.Duration { return &c.RevokedRetention })},
 	{"GATEHOUSE_EVENT_RETENTION", "event-retention", "2160h", "how long security events are kept", durationInto(func(c *Config) *time.Duration { return &c.EventRetention })},
 	{"GATEHOUSE_DB_MAX_CONNS", "db-max-conns", "16", "PostgreSQL connection pool size", intInto(func(c *Config) *int { return &c.DBMaxConns }, 1)},
-	{"GATEHOUSE_PASSWORD_CONCURRENCY", "password-concurrency", "2", "password hashes (argon2id) allowed at once; more wait, then get 503", intInto(func(c *Config) *int { return &c.PasswordConcurrency }, 1)},
+	{"GATEHOUSE_PASSWORD_CONCURRENCY", "password-concurrency", "0", "password hashes (argon2id) allowed at once, 0 for half the CPU cores (at least 1); more wait, then get 503", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a whole number of at least 0", v)
+		}
+		if n == 0 {
+			n = max(1, runtime.GOMAXPROCS(0)/2)
+		}
+		c.PasswordConcurrency = n
+		return nil
+	}},
 	{"GATEHOUSE_LOG_FORMAT", "log-format", "auto", "auto (JSON unless stderr is a terminal), json or text", func(c *Config, v string) error {
 		if v != "auto" && v != "json" && v != "text" {
 			return fmt.Errorf("%q is not auto, json or text", v)
