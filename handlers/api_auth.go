@@ -34,6 +34,9 @@ type loginRequest struct {
 
 // decodeJSON reads one JSON object into dst; anything else is a 400.
 func decodeJSON(body []byte, dst any) error {
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
+		return errBadJSON
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
 		return errBadJSON
@@ -98,7 +101,22 @@ func (s *Server) signIn(c *fiber.Ctx, email, password string, client auth.Client
 			s.log.Warn("rate limiter unavailable", "request_id", requestID(c), "error", lerr)
 		}
 	}
+	if err == nil {
+		s.endPreviousSession(c, issued)
+	}
 	return issued, err
+}
+
+// endPreviousSession signs out the session whose refresh cookie this browser still held (say,
+// another account's), so that no session is left live with nobody able to use it.
+func (s *Server) endPreviousSession(c *fiber.Ctx, issued *auth.Issued) {
+	previous := c.Cookies(s.cookies.refresh)
+	if previous == "" || previous == issued.RefreshToken {
+		return
+	}
+	if err := s.auth.Logout(ctxOf(c), previous, s.ip(c)); err != nil {
+		s.log.Warn("could not end the previous session of this browser", "request_id", requestID(c), "error", err)
+	}
 }
 
 func normalizedOrRaw(email string) string {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -91,7 +92,7 @@ func newTestServerWithAuth(t *testing.T, db *testdb.DB, authOpt func(*auth.Confi
 	for _, o := range opts {
 		o(&cfg)
 	}
-	app := handlers.New(cfg, handlers.Deps{Auth: svc, Limiter: ratelimit.NewMemory(c.Now), Now: c.Now}, keys.CSRFKey())
+	app := handlers.New(cfg, handlers.Deps{Auth: svc, Limiter: ratelimit.NewMemory(c.Now), Now: c.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, keys.CSRFKey())
 	go app.Listener(ln)
 	t.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second) })
 	return &testServer{URL: base.String(), db: db, svc: svc, clock: c}

@@ -182,11 +182,11 @@ func (s *Store) LiveSessions(ctx context.Context, userID string, now time.Time) 
 	return list, translate(err)
 }
 
-// SessionOfUser finds a session by id that belongs to userID; ErrNotFound otherwise, so that
-// another user's session is indistinguishable from an unknown one.
-func (s *Store) SessionOfUser(ctx context.Context, userID, id string) (*DeviceSession, error) {
+// LiveSessionOfUser finds a live (not revoked, not expired) session by id that belongs to userID;
+// ErrNotFound otherwise, so that another user's session is indistinguishable from an unknown one.
+func (s *Store) LiveSessionOfUser(ctx context.Context, userID, id string, now time.Time) (*DeviceSession, error) {
 	var d DeviceSession
-	err := s.with(ctx).Where("id = ? AND user_id = ?", id, userID).Take(&d).Error
+	err := s.with(ctx).Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", id, userID, now).Take(&d).Error
 	return &d, translate(err)
 }
 
@@ -198,8 +198,8 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*DeviceSession, err
 }
 
 // RenameSession sets the user-given name of a live session.
-func (s *Store) RenameSession(ctx context.Context, userID, id, name string) error {
-	res := s.with(ctx).Model(&DeviceSession{}).Where("id = ? AND user_id = ? AND revoked_at IS NULL", id, userID).
+func (s *Store) RenameSession(ctx context.Context, userID, id, name string, now time.Time) error {
+	res := s.with(ctx).Model(&DeviceSession{}).Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", id, userID, now).
 		Updates(map[string]any{"device_name": name, "user_named": true})
 	if res.Error == nil && res.RowsAffected == 0 {
 		return ErrNotFound

@@ -31,7 +31,7 @@ func (s *Service) User(ctx context.Context, userID string) (*models.User, error)
 func (s *Service) SignOutDevice(ctx context.Context, userID, sessionID, ip string) error {
 	now := s.clock()
 	err := s.store.InTx(ctx, func(tx *models.Store) error {
-		d, err := tx.SessionOfUser(ctx, userID, sessionID)
+		d, err := tx.LiveSessionOfUser(ctx, userID, sessionID, now)
 		if err != nil {
 			return err
 		}
@@ -106,7 +106,7 @@ func (s *Service) RenameDevice(ctx context.Context, userID, sessionID, name stri
 	if err != nil {
 		return err
 	}
-	if err := s.store.RenameSession(ctx, userID, sessionID, name); errors.Is(err, models.ErrNotFound) {
+	if err := s.store.RenameSession(ctx, userID, sessionID, name, s.clock()); errors.Is(err, models.ErrNotFound) {
 		return ErrNotFound
 	} else if err != nil {
 		return err

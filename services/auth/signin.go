@@ -50,10 +50,8 @@ func ValidateDeviceName(field, name string) (string, error) {
 	if n == 0 || n > 64 || !utf8.ValidString(name) {
 		return "", invalid(field, "Use 1 to 64 characters.")
 	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", invalid(field, "Use 1 to 64 characters without control characters.")
-		}
+	if hasControl(name) {
+		return "", invalid(field, "Use 1 to 64 characters without control characters.")
 	}
 	return name, nil
 }
@@ -134,13 +132,14 @@ func (s *Service) startSession(ctx context.Context, user *models.User, c Client)
 			return nil, err
 		}
 	}
+	userAgent := cleanText(c.UserAgent, 512)
 	name := c.DeviceName
 	if name == "" {
-		name = DefaultDeviceName(c.UserAgent)
+		name = DefaultDeviceName(userAgent)
 	}
 	expires := now.Add(s.cfg.SessionMaxAge)
 	session := &models.DeviceSession{
-		ID: id, UserID: user.ID, DeviceID: c.DeviceID, DeviceName: name, UserAgent: truncate(c.UserAgent, 512),
+		ID: id, UserID: user.ID, DeviceID: c.DeviceID, DeviceName: name, UserAgent: userAgent,
 		CreatedIP: c.IP, LastIP: c.IP, CreatedAt: now, LastUsedAt: now, ExpiresAt: expires, AuthenticatedAt: now,
 		TokenHash: hashToken(token), TokenExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), expires),
 	}
@@ -180,9 +179,22 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-func truncate(s string, n int) string {
+// cleanText makes outside text safe to store and show: valid UTF-8, no control characters
+// (PostgreSQL refuses NUL), at most n bytes.
+func cleanText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
 	if len(s) <= n {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
+}
+
+// hasControl tells whether s holds control characters.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }

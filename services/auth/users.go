@@ -19,6 +19,9 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, passwor
 	if utf8.RuneCountInString(displayName) > 64 || !utf8.ValidString(displayName) {
 		return nil, invalid("display_name", "Use at most 64 characters.")
 	}
+	if hasControl(displayName) {
+		return nil, invalid("display_name", "Remove the control characters.")
+	}
 	if err := validatePassword("password", password); err != nil {
 		return nil, err
 	}

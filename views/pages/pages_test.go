@@ -453,3 +453,131 @@ func TestError(t *testing.T) {
 		}
 	}
 }
+
+// markup is text a person may type that must never become an element.
+const markup = `"><script>alert(1)</script>`
+
+func TestNoRepeatedIDsAndEveryInputLabelled(t *testing.T) {
+	rename := devicesPage()
+	rename.Devices[0].RenameError = "Use 1 to 64 characters."
+	rename.Devices[1].RenameError = "Use 1 to 64 characters."
+	pagesToCheck := map[string]templ.Component{
+		"login":   pages.Login(pages.LoginPage{Frame: signedOut("Sign in"), Error: "The email or password is not right."}),
+		"signup":  pages.Signup(pages.SignupPage{Frame: signedOut("Create your account"), Errors: map[string]string{"email": "x", "display_name": "x", "password": "x", "password_confirm": "x"}}),
+		"devices": pages.Devices(rename),
+		"account": pages.Account(pages.AccountPage{Frame: signedIn("Account"), Errors: map[string]string{"current_password": "x", "new_password": "x", "new_password_confirm": "x"}}),
+	}
+	for name, page := range pagesToCheck {
+		t.Run(name, func(t *testing.T) {
+			doc := render(t, page)
+			seen := map[string]bool{}
+			doc.Find("[id]").Each(func(_ int, s *goquery.Selection) {
+				id := s.AttrOr("id", "")
+				if seen[id] {
+					t.Errorf("id %q is used twice, so a label or aria-describedby may point at the wrong element", id)
+				}
+				seen[id] = true
+			})
+			doc.Find(`input:not([type="hidden"])`).Each(func(_ int, in *goquery.Selection) {
+				id := in.AttrOr("id", "")
+				if id == "" || doc.Find(`label[for="`+id+`"]`).Length() != 1 {
+					t.Errorf("input %q has no label of its own", in.AttrOr("name", ""))
+				}
+				for _, ref := range strings.Fields(in.AttrOr("aria-describedby", "")) {
+					if doc.Find(`[id="`+ref+`"]`).Length() != 1 {
+						t.Errorf("input %q is described by %q, which is not on the page", in.AttrOr("name", ""), ref)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestAccountNewPasswordHintAndError(t *testing.T) {
+	doc := render(t, pages.Account(pages.AccountPage{Frame: signedIn("Account"), Errors: map[string]string{"new_password": "Use at least 10 characters."}}))
+
+	wantFieldError(t, doc.Selection, "New password", "Use at least 10 characters.")
+	wantNoFieldError(t, doc.Find(`label[for="field-current_password"]`).Parent(), "Current password")
+	ids := strings.Fields(field(t, doc.Selection, "New password").AttrOr("aria-describedby", ""))
+	if len(ids) != 2 || text(doc.Find(`[id="`+ids[0]+`"]`)) != "At least 10 characters." {
+		t.Errorf("aria-describedby = %q, want the hint and then the error", ids)
+	}
+	for _, label := range []string{"Current password", "New password", "Confirm new password"} {
+		if _, ok := field(t, doc.Selection, label).Attr("value"); ok {
+			t.Errorf("%q comes back with a value", label)
+		}
+	}
+}
+
+func TestSignupDisplayNameError(t *testing.T) {
+	doc := render(t, pages.Signup(pages.SignupPage{
+		Frame: signedOut("Create your account"), Email: "ada@example.com", DisplayName: strings.Repeat("n", 65),
+		Errors: map[string]string{"display_name": "Use at most 64 characters."},
+	}))
+
+	wantFieldError(t, doc.Selection, "Display name (optional)", "Use at most 64 characters.")
+	for _, label := range []string{"Email", "Password", "Confirm password"} {
+		if _, ok := field(t, doc.Selection, label).Attr("aria-invalid"); ok {
+			t.Errorf("%q is marked invalid without an error", label)
+		}
+	}
+	if got := field(t, doc.Selection, "Display name (optional)").AttrOr("value", ""); got != strings.Repeat("n", 65) {
+		t.Errorf("display name = %q, want the rejected input kept", got)
+	}
+}
+
+// After a failed sign-in the page keeps the email exactly as typed, even when it holds markup,
+// shows one alert, and singles out no field: the message must not tell which one was wrong.
+func TestLoginFailureKeepsTheEmailAsText(t *testing.T) {
+	doc := render(t, pages.Login(pages.LoginPage{
+		Frame: signedOut("Sign in"), Email: markup, Next: markup, Error: "The email or password is not right.", SignupEnabled: true,
+	}))
+
+	if n := doc.Find("script").Length(); n != 0 {
+		t.Fatalf("the typed email became %d <script> elements", n)
+	}
+	if got := field(t, doc.Selection, "Email").AttrOr("value", ""); got != markup {
+		t.Errorf("email = %q, want it kept as typed", got)
+	}
+	if got := doc.Find(`input[type="hidden"][name="next"]`).AttrOr("value", ""); got != markup {
+		t.Errorf("next = %q, want it passed through as text", got)
+	}
+	if _, ok := field(t, doc.Selection, "Password").Attr("value"); ok {
+		t.Error("the password field has a value attribute")
+	}
+	if n := doc.Find(`[role="alert"]`).Length(); n != 1 {
+		t.Errorf("%d alerts, want 1", n)
+	}
+	if n := doc.Find(`[aria-invalid]`).Length(); n != 0 {
+		t.Errorf("%d fields singled out by a generic failure", n)
+	}
+}
+
+func TestMarkupIsShownAsText(t *testing.T) {
+	devices := devicesPage()
+	devices.Frame.SignedInEmail = markup
+	devices.Flash = markup
+	devices.Events[0].DeviceName = markup
+	cases := map[string]struct {
+		page templ.Component
+		want []string // texts the page shows verbatim
+	}{
+		"devices": {pages.Devices(devices), []string{markup}},
+		"account": {pages.Account(pages.AccountPage{Frame: signedIn("Account"), Email: markup, DisplayName: markup}), []string{markup}},
+		"error":   {pages.Error(pages.ErrorPage{Frame: signedOut(markup), Status: 400, Heading: markup, Message: markup}), []string{markup}},
+		"signup":  {pages.Signup(pages.SignupPage{Frame: signedOut("Create your account"), Email: markup, DisplayName: markup, Errors: map[string]string{"email": markup}}), []string{markup}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			doc := render(t, tc.page)
+			if n := doc.Find("script").Length(); n != 0 {
+				t.Fatalf("text became %d <script> elements", n)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(doc.Text(), want) {
+					t.Errorf("the page does not show %q as text", want)
+				}
+			}
+		})
+	}
+}
