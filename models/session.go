@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -74,35 +76,41 @@ type RotateParams struct {
 // rotateStatement finds, checks and rotates in one statement: the guard (live token, live
 // session, active user, same device) and the row lock on the session are one UPDATE, so
 // concurrent refreshes of one token queue on the row and only the first passes the guard.
+// Parameters: $1 presented hash, $2 successor hash, $3 now, $4 idle expiry, $5 IP, $6 device
+// name ('' keeps it), $7 device id ('' skips the check).
 const rotateStatement = `
 WITH rotated AS (
 	UPDATE device_sessions s
-	   SET prev_token_hash = s.token_hash, token_hash = @succ, rotated_at = @now,
-	       token_expires_at = LEAST(@idle_expiry, s.expires_at), last_used_at = @now, last_ip = @ip,
-	       device_name = CASE WHEN @name <> '' AND NOT s.user_named THEN @name ELSE s.device_name END
+	   SET prev_token_hash = s.token_hash, token_hash = $2, rotated_at = $3,
+	       token_expires_at = LEAST($4, s.expires_at), last_used_at = $3, last_ip = $5,
+	       device_name = CASE WHEN $6 <> '' AND NOT s.user_named THEN $6 ELSE s.device_name END
 	  FROM users u
-	 WHERE s.token_hash = @hash AND s.revoked_at IS NULL AND s.token_expires_at > @now
-	   AND s.expires_at > @now AND (@device = '' OR s.device_id = @device)
+	 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.token_expires_at > $3
+	   AND s.expires_at > $3 AND ($7 = '' OR s.device_id = $7)
 	   AND u.id = s.user_id AND u.disabled_at IS NULL
 	RETURNING s.id, s.user_id, u.token_version, s.token_expires_at
 ), issued AS (
 	INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
-	SELECT @succ, id, @now, token_expires_at FROM rotated
+	SELECT $2, id, $3, token_expires_at FROM rotated
 )
-SELECT id AS session_id, user_id, token_version, token_expires_at FROM rotated`
+SELECT id, user_id, token_version, token_expires_at FROM rotated`
 
 // RotateInOneStatement is the PostgreSQL happy path of a refresh: one round trip. It returns
 // ErrNotFound when the guard fails, leaving the caller to find out why inside a transaction.
+// It goes straight to the driver (pgx caches the prepared statement): on this hot path GORM's
+// statement building cost about a third of the server's CPU.
 func (s *Store) RotateInOneStatement(ctx context.Context, p RotateParams) (*Rotation, error) {
 	var r Rotation
-	err := s.with(ctx).Raw(rotateStatement, map[string]any{
-		"succ": p.SuccessorHash, "hash": p.Hash, "now": p.Now, "idle_expiry": p.IdleExpiry,
-		"ip": p.IP, "name": p.DeviceName, "device": p.DeviceID,
-	}).Scan(&r).Error
-	if err == nil && r.SessionID == "" {
-		err = ErrNotFound
+	row := s.db.ConnPool.QueryRowContext(ctx, rotateStatement, p.Hash, p.SuccessorHash, p.Now, p.IdleExpiry, p.IP, p.DeviceName, p.DeviceID)
+	err := row.Scan(&r.SessionID, &r.UserID, &r.TokenVersion, &r.TokenExpiresAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
 	}
-	return &r, translate(err)
+	if err != nil {
+		return nil, translate(err)
+	}
+	r.TokenExpiresAt = r.TokenExpiresAt.UTC()
+	return &r, nil
 }
 
 // FamilyOf finds the session a token was ever issued in and, on PostgreSQL, locks its row for

@@ -35,13 +35,20 @@ func osName(name, platform string) string {
 	return name
 }
 
-// DefaultDeviceName names a device from its user agent, such as "Firefox on macOS".
+// DefaultDeviceName names a device from its user agent, such as "Firefox on macOS". The result
+// always passes ValidateDeviceName, whatever the header held.
 func DefaultDeviceName(ua string) string {
 	browser, os := DescribeUserAgent(ua)
-	if name, _, _ := strings.Cut(browser, " "); name != "" && os != "" {
-		return name + " on " + os
-	} else if name != "" {
-		return name
+	name, _, _ := strings.Cut(browser, " ")
+	name, os = strings.TrimSpace(cleanText(name, 32)), strings.TrimSpace(cleanText(os, 24))
+	switch {
+	case name != "" && os != "":
+		name = name + " on " + os
+	case name == "":
+		name = os
+	}
+	if valid, err := ValidateDeviceName("name", name); err == nil {
+		return valid
 	}
 	return "Unknown device"
 }

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"gatehouse/models"
@@ -183,7 +184,7 @@ func minTime(a, b time.Time) time.Time {
 // (PostgreSQL refuses NUL), at most n bytes.
 func cleanText(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+		if unicode.IsControl(r) || r == utf8.RuneError {
 			return -1
 		}
 		return r
@@ -195,6 +196,4 @@ func cleanText(s string, n int) string {
 }
 
 // hasControl tells whether s holds control characters.
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
-}
+func hasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
