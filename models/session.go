@@ -77,7 +77,7 @@ type RotateParams struct {
 // session, active user, same device) and the row lock on the session are one UPDATE, so
 // concurrent refreshes of one token queue on the row and only the first passes the guard.
 // Parameters: $1 presented hash, $2 successor hash, $3 now, $4 idle expiry, $5 IP, $6 device
-// name ('' keeps it), $7 device id ('' skips the check).
+// name (empty keeps it), $7 device id (empty skips the check).
 const rotateStatement = `
 WITH rotated AS (
 	UPDATE device_sessions s
