@@ -40,9 +40,9 @@ var chromiumArgs = []string{
 	"--disable-dev-shm-usage",
 }
 
-// expect holds the web-first assertions (they retry until the 5s default
-// timeout): expect.Locator(loc).ToHaveText("…"), expect.Page(p).ToHaveURL(…).
-var expect = playwright.NewPlaywrightAssertions()
+// expect holds the web-first assertions (they retry until defaultTimeoutMS):
+// expect.Locator(loc).ToHaveText("…"), expect.Page(p).ToHaveURL(…).
+var expect = playwright.NewPlaywrightAssertions(defaultTimeoutMS)
 
 // ---------------------------------------------------------------------------
 // Shared browser (started lazily by the first test that needs it, stopped in
@@ -66,10 +66,27 @@ var shared struct {
 	timing  string
 }
 
+// TestMain builds the gatehouse binary once for every story, runs the tests,
+// then stops the shared servers and the browser.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	stopBrowser()
-	os.Exit(code)
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "gatehouse-e2e-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	suite.tmp = tmp
+	if suite.binary, err = buildGatehouse(tmp); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	defer stopSharedServers()
+	defer stopBrowser()
+	return m.Run()
 }
 
 // newBrowser returns the chromium shared by all tests of the package, starting
@@ -198,6 +215,17 @@ func withName(name string) deviceOption {
 // withJavaScriptDisabled makes the device a no-JS browser.
 func withJavaScriptDisabled() deviceOption {
 	return func(c *deviceConfig) { c.opts.JavaScriptEnabled = playwright.Bool(false) }
+}
+
+// withUserAgent makes the device send this User-Agent, which the portal turns
+// into the device's default name ("Safari on iOS").
+func withUserAgent(ua string) deviceOption {
+	return func(c *deviceConfig) { c.opts.UserAgent = playwright.String(ua) }
+}
+
+// withBaseURL resolves the device's relative URLs (page.Goto("/devices")) against url.
+func withBaseURL(url string) deviceOption {
+	return func(c *deviceConfig) { c.opts.BaseURL = playwright.String(url) }
 }
 
 // withContextOptions gives raw access to the context options (viewport,
@@ -347,6 +375,14 @@ var (
 // repoRoot is the directory holding go.mod (go test runs in e2e/).
 func repoRoot(t testing.TB) string {
 	t.Helper()
+	dir, err := findRepoRoot()
+	if err != nil {
+		t.Fatalf("e2e: repo root: %v", err)
+	}
+	return dir
+}
+
+func findRepoRoot() (string, error) {
 	rootOnce.Do(func() {
 		dir, err := os.Getwd()
 		if err != nil {
@@ -366,10 +402,7 @@ func repoRoot(t testing.TB) string {
 			dir = parent
 		}
 	})
-	if rootErr != nil {
-		t.Fatalf("e2e: repo root: %v", rootErr)
-	}
-	return rootDir
+	return rootDir, rootErr
 }
 
 // artifactsDir returns e2e/artifacts, creating it; "" (after logging) on error.

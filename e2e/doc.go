@@ -3,7 +3,43 @@
 // Debian chromium at /usr/bin/chromium. Nothing is ever downloaded at test
 // time: `.ci/e2e-setup.sh` (or `make e2e`) prepares the driver and chromium.
 //
-// Helpers for stories:
+// The stories (one Test function each, run per database as subtests "sqlite"
+// and "postgres") start the real binary, which TestMain builds once:
+//
+//	TestSignUpLandsOnYourDevices           devices_test.go
+//	TestRenamedDeviceShowsOnBoth           devices_test.go
+//	TestSignOutAnotherDevice               devices_test.go
+//	TestSignOutOthersThenEverywhere        devices_test.go
+//	TestChangePasswordSignsOutOtherDevices password_test.go
+//	TestExpiredAccessIsRenewedSilently     refresh_test.go (own server, 3s access tokens)
+//	TestStolenRefreshCookieIsDetected      refresh_test.go (own server, 2s access, 1s grace)
+//	TestFormFromAnotherSiteIsRefused       csrf_test.go
+//	TestKeyboardOnlySignIn                 access_test.go
+//	TestWorksWithoutJavaScript             access_test.go
+//
+// Servers and accounts (server_test.go):
+//
+//	eachDatabase(t, func(t *testing.T, db database) { … })  // sqlite, and postgres when
+//	                                                         // GATEHOUSE_TEST_POSTGRES is set
+//	srv := db.sharedServer(t)                       // default config, shared by stories
+//	srv := db.startServer(t, map[string]string{"GATEHOUSE_ACCESS_TTL": "3s"}) // its own
+//	email := newAccount(t, srv, "ann")              // createUser via `gatehouse user create`
+//
+// Each server gets a fresh database (a SQLite file, or a PostgreSQL schema
+// reached with search_path) and key dir, listens on a free 127.0.0.1 port,
+// and is stopped with SIGTERM. Stories run in parallel (go test -parallel).
+//
+// What a person does (portal_test.go), finding elements by role and label:
+//
+//	laptop := openDevice(t, srv, chromeOnWindows) // a device the portal names "Chrome on Windows"
+//	signIn(t, laptop.Page, email, password)       // lands on "Your devices"
+//	renameDevice(t, laptop.Page, safariOnIOS, "Ann’s phone")
+//	signOutDevice(t, laptop.Page, "Ann’s phone")  // the "Sign out Ann’s phone" button
+//	expectDevices(t, laptop.Page, chromeOnWindows)
+//	expectSignInPage(t, phone.Page)
+//	docScreenshot(t, db, laptop.Page, "devices")  // docs/screenshots/devices.png, SQLite run only
+//
+// Browser helpers:
 //
 //	browser := newBrowser(t)              // shared chromium, do NOT Close it
 //	alice := newDevice(t, browser, withName("alice"))
@@ -23,5 +59,6 @@
 //	                        (default $HOME/.cache/gatehouse/playwright-driver-1.52.0)
 //	PLAYWRIGHT_NODEJS_PATH  node binary (default: `node` from PATH)
 //	E2E_CHROMIUM_PATH       chromium binary (default /usr/bin/chromium)
-//	CI=true                 missing driver/chromium fails instead of skipping
+//	GATEHOUSE_TEST_POSTGRES postgres://… URL: run every story on PostgreSQL too
+//	CI=true                 missing driver/chromium/PostgreSQL fails instead of skipping
 package e2e
