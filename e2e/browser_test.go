@@ -228,12 +228,6 @@ func withBaseURL(url string) deviceOption {
 	return func(c *deviceConfig) { c.opts.BaseURL = playwright.String(url) }
 }
 
-// withContextOptions gives raw access to the context options (viewport,
-// locale, user agent, extra headers, ...).
-func withContextOptions(f func(*playwright.BrowserNewContextOptions)) deviceOption {
-	return func(c *deviceConfig) { f(&c.opts) }
-}
-
 var deviceSeq struct {
 	sync.Mutex
 	n map[string]int
