@@ -102,7 +102,10 @@ func classify(err error) *APIError {
 // page elsewhere.
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	e := classify(err)
-	if e.Status >= 500 {
+	switch {
+	case e.Status == fiber.StatusServiceUnavailable: // expected while the database is away
+		s.log.Warn("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "status", e.Status, "error", e.Cause)
+	case e.Status >= 500:
 		s.log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "status", e.Status, "error", e.Cause)
 	}
 	if e.RetryAfter > 0 {
@@ -122,6 +125,19 @@ func wantsJSON(c *fiber.Ctx) bool {
 	return strings.HasPrefix(p, "/auth/") || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/")
 }
 
+// lookUpSignedIn fills in who is signed in for an error page that was answered before the session
+// was read (a CSRF refusal, an unknown route), from the access cookie alone: no refresh, no writes.
+func (s *Server) lookUpSignedIn(c *fiber.Ctx) {
+	if principal(c) != nil {
+		return
+	}
+	if access := c.Cookies(s.cookies.access); access != "" {
+		if p, err := s.auth.Verify(ctxOf(c), access); err == nil {
+			c.Locals(localPrincipal, p)
+		}
+	}
+}
+
 func (s *Server) renderError(c *fiber.Ctx, e *APIError) error {
 	heading := map[int]string{
 		400: "That did not work", 401: "Sign in needed", 403: "Not allowed", 404: "Page not found",
@@ -131,6 +147,7 @@ func (s *Server) renderError(c *fiber.Ctx, e *APIError) error {
 		heading = "That did not work"
 	}
 	c.Status(e.Status)
+	s.lookUpSignedIn(c)
 	page := pages.ErrorPage{Frame: s.frame(c, heading), Status: e.Status, Heading: heading, Message: e.Message}
 	if err := render(c, pages.Error(page)); err != nil {
 		slog.Default().Error("render error page", "error", err)

@@ -155,9 +155,11 @@ var settings = []setting{
 }
 
 // newFlagSet declares one flag per setting (plus any the command adds).
-func newFlagSet(name, summary string, stderr io.Writer) (*flag.FlagSet, map[string]*string) {
+// The flag package's own printing goes nowhere: a mistake is one line from run, and --help
+// prints the usage to stdout (usageError).
+func newFlagSet(name, summary string) (*flag.FlagSet, map[string]*string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	values := map[string]*string{}
 	for _, s := range settings {
 		def := s.def

@@ -18,9 +18,9 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return fmt.Errorf("%w: keys needs rotate", errUsage)
 	}
-	fs, values := newFlagSet("keys rotate", "Adds a new signing key that becomes current on every instance sharing the key directory. Keys whose tokens have all expired (older than their successor by the access lifetime) are deleted.", stderr)
+	fs, values := newFlagSet("keys rotate", "Adds a new signing key that becomes current on every instance sharing the key directory. Keys whose tokens have all expired (older than their successor by the access lifetime) are deleted.")
 	if err := fs.Parse(args[1:]); err != nil {
-		return usageError(err)
+		return usageError(fs, err, stdout)
 	}
 	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {

@@ -10,9 +10,9 @@ import (
 )
 
 func migrateCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("migrate", "Brings the database schema up to date. Running it again is a no-op.", stderr)
+	fs, values := newFlagSet("migrate", "Brings the database schema up to date. Running it again is a no-op.")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+		return usageError(fs, err, stdout)
 	}
 	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {

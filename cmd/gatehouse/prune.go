@@ -7,9 +7,9 @@ import (
 )
 
 func pruneCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("prune", "Deletes expired token history, long-revoked or expired sessions, and old security events, in batches.", stderr)
+	fs, values := newFlagSet("prune", "Deletes expired token history, long-revoked or expired sessions, and old security events, in batches.")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+		return usageError(fs, err, stdout)
 	}
 	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {

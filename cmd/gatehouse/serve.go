@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime/pprof"
 	"time"
@@ -20,9 +22,9 @@ import (
 )
 
 func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("serve", "Runs the portal: pages, the app API, JWKS, health and metrics.", stderr)
+	fs, values := newFlagSet("serve", "Runs the portal: pages, the app API, JWKS, health and metrics.")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+		return usageError(fs, err, stdout)
 	}
 	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {
@@ -85,8 +87,13 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	go every(ctx, 30*time.Second, a.reloadKeys)
 
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	tracked := newTrackingListener(ln)
 	listenErr := make(chan error, 1)
-	go func() { listenErr <- server.Listen(cfg.Addr) }()
+	go func() { listenErr <- server.Listener(tracked) }()
 	a.log.Info("gatehouse serving", "addr", cfg.Addr, "base_url", cfg.BaseURL.String(), "database", string(a.store.Dialect()))
 
 	select {
@@ -96,11 +103,28 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	cancel()
 	a.log.Info("stopping: finishing requests in flight", "timeout", cfg.ShutdownTimeout.String())
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go closeSilentUntil(tracked, stopped)
 	if err := server.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// closeSilentUntil keeps closing connections that never sent a request while the server stops.
+func closeSilentUntil(ln *trackingListener, stopped <-chan struct{}) {
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		ln.closeSilent()
+		select {
+		case <-stopped:
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // every runs fn on a timer until ctx ends.
@@ -154,9 +178,12 @@ func startCPUProfile(path string) (func(), error) {
 	}, nil
 }
 
-// usageError turns a flag parsing failure into a usage error (help is not a failure).
-func usageError(err error) error {
+// usageError turns a flag parsing failure into a usage error; --help prints the usage to stdout
+// and is not a failure.
+func usageError(fs *flag.FlagSet, err error, stdout io.Writer) error {
 	if errors.Is(err, errHelp) {
+		fs.SetOutput(stdout)
+		fs.Usage()
 		return errHelp
 	}
 	return fmt.Errorf("%w: %v", errUsage, err)

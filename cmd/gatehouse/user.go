@@ -29,12 +29,12 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 }
 
 func userCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("user create", "Creates an account; the password is read from standard input.", stderr)
+	fs, values := newFlagSet("user create", "Creates an account; the password is read from standard input.")
 	email := fs.String("email", "", "the account's email (required)")
 	name := fs.String("name", "", "display name")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input (required)")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+		return usageError(fs, err, stdout)
 	}
 	if *email == "" || !*fromStdin {
 		return fmt.Errorf("%w: user create needs --email and --password-stdin", errUsage)
@@ -65,10 +65,10 @@ func userCreate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func userDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("user disable", "Disables an account and signs out every one of its devices.", stderr)
+	fs, values := newFlagSet("user disable", "Disables an account and signs out every one of its devices.")
 	email := fs.String("email", "", "the account's email (required)")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err)
+		return usageError(fs, err, stdout)
 	}
 	if *email == "" {
 		return fmt.Errorf("%w: user disable needs --email", errUsage)

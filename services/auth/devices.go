@@ -8,17 +8,22 @@ import (
 
 // DescribeUserAgent turns a User-Agent header into a browser ("Firefox 121") and an OS ("macOS").
 func DescribeUserAgent(ua string) (browser, os string) {
+	name, major, os := parseUserAgent(ua)
+	if name != "" && major != "" {
+		return name + " " + major, os
+	}
+	return name, os
+}
+
+// parseUserAgent reads the browser's name ("Headless Chrome"), its major version and the OS.
+func parseUserAgent(ua string) (name, major, os string) {
 	if strings.TrimSpace(ua) == "" {
-		return "", ""
+		return "", "", ""
 	}
 	parsed := useragent.New(ua)
 	name, version := parsed.Browser()
-	if major, _, _ := strings.Cut(version, "."); name != "" && major != "" {
-		browser = name + " " + major
-	} else {
-		browser = name
-	}
-	return browser, osName(parsed.OSInfo().Name, parsed.Platform())
+	major, _, _ = strings.Cut(version, ".")
+	return name, major, osName(parsed.OSInfo().Name, parsed.Platform())
 }
 
 func osName(name, platform string) string {
@@ -38,8 +43,7 @@ func osName(name, platform string) string {
 // DefaultDeviceName names a device from its user agent, such as "Firefox on macOS". The result
 // always passes ValidateDeviceName, whatever the header held.
 func DefaultDeviceName(ua string) string {
-	browser, os := DescribeUserAgent(ua)
-	name, _, _ := strings.Cut(browser, " ")
+	name, _, os := parseUserAgent(ua)
 	name, os = strings.TrimSpace(cleanText(name, 32)), strings.TrimSpace(cleanText(os, 24))
 	switch {
 	case name != "" && os != "":
