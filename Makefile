@@ -38,7 +38,7 @@ bench: ## refresh, /api/me and login throughput against the local PostgreSQL; pr
 	$(GO) run ./cmd/gatehouse-bench -database-url '$(PG_URL)'
 
 fuzz: ## a short run of every fuzz target
-	@for t in $$($(GO) test -list 'Fuzz.*' ./handlers/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 10s ./handlers/ || exit 1; done
+	@for p in ./handlers/ ./services/auth/ ./services/ratelimit/; do for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 10s $$p || exit 1; done; done
 
 generate:
 	$(GO) tool templ generate

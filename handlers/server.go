@@ -116,6 +116,12 @@ func (s *Server) appOrigin(origin string) bool {
 
 func ctxOf(c *fiber.Ctx) context.Context { return c.UserContext() }
 
+// ip is the client's address. Every X-Forwarded-For line counts, joined in order: a proxy may add
+// its own line instead of appending to the client's.
 func (s *Server) ip(c *fiber.Ctx) string {
-	return clientIP(c.Context().RemoteIP().String(), c.Get(fiber.HeaderXForwardedFor), s.cfg.TrustedProxies)
+	var lines []string
+	for _, v := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		lines = append(lines, string(v))
+	}
+	return clientIP(c.Context().RemoteIP().String(), strings.Join(lines, ","), s.cfg.TrustedProxies)
 }

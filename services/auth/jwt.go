@@ -42,6 +42,9 @@ func (s *Service) signAccess(userID, sessionID string, version int64, now time.T
 
 // parseAccess checks an access token's signature, algorithm, issuer and expiry, not revocation.
 func (s *Service) parseAccess(raw string) (*AccessClaims, error) {
+	if c, ok := s.verified.get(raw, s.now()); ok {
+		return c, nil
+	}
 	var claims AccessClaims
 	_, err := jwt.ParseWithClaims(raw, &claims, s.verificationKey,
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
@@ -60,6 +63,7 @@ func (s *Service) parseAccess(raw string) (*AccessClaims, error) {
 	if claims.Subject == "" || claims.SessionID == "" || claims.Version < 1 {
 		return nil, ErrInvalidToken
 	}
+	s.verified.put(raw, &claims)
 	return &claims, nil
 }
 

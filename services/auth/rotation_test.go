@@ -267,3 +267,30 @@ func TestConcurrentRefreshNeverForks(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentSignInsOnOneDevice: a double-clicked sign-in, or an app retrying, leaves one live
+// session on the device and no error.
+func TestConcurrentSignInsOnOneDevice(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		e := newEnv(t, db)
+		e.user(t, "ann@example.com")
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = e.svc.SignIn(e.ctx, "ann@example.com", testPassword, auth.Client{DeviceID: "tablet-000001"})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("sign-in %d: %v", i, err)
+			}
+		}
+		if n := db.Count(t, "SELECT COUNT(*) FROM device_sessions WHERE device_id = 'tablet-000001' AND revoked_at IS NULL"); n != 1 {
+			t.Fatalf("%d live sessions on one device, want 1", n)
+		}
+	})
+}

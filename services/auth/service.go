@@ -38,6 +38,7 @@ type Service struct {
 	rand      io.Reader
 	observer  Observer
 	states    AccessStates
+	verified  *verifiedTokens
 
 	reloadMu   sync.Mutex
 	lastReload time.Time
@@ -72,6 +73,7 @@ func New(cfg Config, d Deps) *Service {
 	return &Service{
 		store: d.Store, cfg: cfg, keys: d.Keys, successor: successorKey(d.Keys.derive("refresh-successor")),
 		passwords: d.Passwords, now: d.Now, rand: d.Rand, observer: d.Observer, states: d.Store,
+		verified: newVerifiedTokens(50000),
 	}
 }
 

@@ -146,6 +146,11 @@ func (s *Service) startSession(ctx context.Context, user *models.User, c Client)
 	}
 	var replaced string
 	err = s.store.InTx(ctx, func(tx *models.Store) error {
+		// Sign-ins of one user queue here, so two at once on one device cannot both find no
+		// live session and then collide on the one-live-session-per-device index.
+		if _, err := tx.LockUser(ctx, user.ID); err != nil {
+			return err
+		}
 		if old, err := tx.LiveSessionOnDevice(ctx, user.ID, c.DeviceID); err == nil {
 			if _, err := tx.RevokeSession(ctx, old.ID, "replaced", now); err != nil {
 				return err
