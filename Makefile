@@ -5,7 +5,7 @@ GO    ?= go
 PKGS   = $(shell $(GO) list ./... | grep -v /e2e)
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: run build test test-unit test-pg test-faults e2e e2e-setup bench fuzz generate lint fmt
+.PHONY: run build test test-unit test-pg test-faults e2e e2e-setup bench fuzz fuzz-short generate lint fmt
 
 run: ## serve the portal on 127.0.0.1:8080 with the embedded SQLite default
 	$(GO) run ./cmd/gatehouse serve
@@ -13,7 +13,7 @@ run: ## serve the portal on 127.0.0.1:8080 with the embedded SQLite default
 build:
 	$(GO) build -o bin/gatehouse ./cmd/gatehouse
 
-test: lint test-unit e2e test-faults ## every test: unit and integration (SQLite, and PostgreSQL when configured), browser, faults
+test: lint test-unit fuzz-short e2e test-faults ## every test: unit and integration (SQLite, and PostgreSQL when configured), browser, faults
 
 test-unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -37,8 +37,12 @@ e2e: ## the Playwright suite in Chromium (needs `make e2e-setup` once; CI does i
 bench: ## refresh, /api/me and login throughput against the local PostgreSQL; prints a table
 	$(GO) run ./cmd/gatehouse-bench -database-url '$(PG_URL)'
 
-fuzz: ## a short run of every fuzz target
-	@for p in ./handlers/ ./services/auth/ ./services/ratelimit/; do for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 10s $$p || exit 1; done; done
+FUZZTIME ?= 10s
+fuzz: ## a run of every fuzz target (FUZZTIME each, 10s by default)
+	@for p in ./handlers/ ./services/auth/ ./services/ratelimit/; do for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
+
+fuzz-short: ## what CI fuzzes: every target for 3 seconds beyond its committed corpus
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 generate:
 	$(GO) tool templ generate

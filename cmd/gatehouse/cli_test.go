@@ -351,7 +351,7 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"frobnicate"}, "frobnicate"},
 		{[]string{"user", "frobnicate"}, "frobnicate"},
 		{[]string{"keys", "frobnicate"}, "rotate"},
-		{[]string{"user"}, "create or disable"},
+		{[]string{"user"}, "create, disable or signout"},
 		{[]string{"migrate", "--bogus"}, "bogus"},
 		{[]string{"serve", "--addr"}, "addr"},
 	}
@@ -426,5 +426,32 @@ func TestBadConfiguration(t *testing.T) {
 		env := baseEnv(t, db.URL)
 		oneLine(t, cli(t, env, "", "serve", "--access-ttl", "abc"), 1, "--access-ttl", "abc")
 		oneLine(t, cli(t, env, "", "prune", "--login-limit-ip=10"), 1, "--login-limit-ip", "10")
+	})
+}
+
+// TestUserSignOut: an operator signs an account out of every device without disabling it.
+func TestUserSignOut(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		env := baseEnv(t, db.URL)
+		ctx := context.Background()
+		createUser(t, env, "erin@example.com")
+		svc := newService(t, db)
+		issued, err := svc.SignIn(ctx, "erin@example.com", password, auth.Client{DeviceID: "erin-laptop-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := cli(t, env, "", "user", "signout", "--email", "erin@example.com")
+		if r.code != 0 || !strings.Contains(r.stdout, "erin@example.com") {
+			t.Fatalf("user signout:\n%s", r)
+		}
+		if _, err := svc.Refresh(ctx, issued.RefreshToken, auth.Client{}); !errors.Is(err, auth.ErrSessionRevoked) {
+			t.Fatalf("refresh after signout: %v", err)
+		}
+		if _, err := svc.SignIn(ctx, "erin@example.com", password, auth.Client{DeviceID: "erin-laptop-1"}); err != nil {
+			t.Fatalf("the account is not disabled: %v", err)
+		}
+		if r := cli(t, env, "", "user", "signout", "--email", "nobody@example.com"); r.code == 0 || !strings.Contains(r.stderr, "no user") {
+			t.Fatalf("unknown email:\n%s", r)
+		}
 	})
 }

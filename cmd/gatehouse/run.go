@@ -16,6 +16,7 @@ Usage:
   gatehouse migrate [flags]        bring the database schema up to date
   gatehouse user create --email E [--name N] --password-stdin
   gatehouse user disable --email E
+  gatehouse user signout --email E
   gatehouse keys rotate [flags]    make a new signing key current
   gatehouse prune [flags]          delete expired and long-revoked tokens and sessions
 

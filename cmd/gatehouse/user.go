@@ -13,9 +13,9 @@ import (
 
 func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintln(stdout, "Usage:\n  gatehouse user create --email E [--name N] --password-stdin\n  gatehouse user disable --email E")
+		fmt.Fprintln(stdout, "Usage:\n  gatehouse user create --email E [--name N] --password-stdin\n  gatehouse user disable --email E\n  gatehouse user signout --email E")
 		if len(args) == 0 {
-			return fmt.Errorf("%w: user needs create or disable", errUsage)
+			return fmt.Errorf("%w: user needs create, disable or signout", errUsage)
 		}
 		return nil
 	}
@@ -24,8 +24,10 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return userCreate(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "disable":
 		return userDisable(ctx, args[1:], getenv, stdout, stderr)
+	case "signout":
+		return userSignOut(ctx, args[1:], getenv, stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown user command %q (create or disable)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown user command %q (create, disable or signout)", errUsage, args[0])
 }
 
 func userCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -86,6 +88,31 @@ func userDisable(ctx context.Context, args []string, getenv func(string) string,
 		return describe(err)
 	}
 	fmt.Fprintf(stdout, "disabled %s and signed out all of its devices\n", strings.ToLower(strings.TrimSpace(*email)))
+	return nil
+}
+
+func userSignOut(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, values := newFlagSet("user signout", "Signs an account out of every device without disabling it.")
+	email := fs.String("email", "", "the account's email (required)")
+	if err := fs.Parse(args); err != nil {
+		return usageError(fs, err, stdout)
+	}
+	if *email == "" {
+		return fmt.Errorf("%w: user signout needs --email", errUsage)
+	}
+	cfg, err := loadConfig(fs, values, getenv)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.auth.SignOutUser(ctx, *email); err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "signed %s out of every device\n", strings.ToLower(strings.TrimSpace(*email)))
 	return nil
 }
 

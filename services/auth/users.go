@@ -77,3 +77,20 @@ func (s *Service) DisableUser(ctx context.Context, rawEmail string) error {
 	}
 	return err
 }
+
+// SignOutUser signs an account out everywhere without disabling it (an operator's command):
+// token_version is bumped and every device session revoked.
+func (s *Service) SignOutUser(ctx context.Context, rawEmail string) error {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return err
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	if errors.Is(err, models.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return s.revokeEverything(ctx, u.ID, "", models.EventSignedOutEverywhere, "")
+}
