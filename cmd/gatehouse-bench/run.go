@@ -55,7 +55,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.perfOut, "perf", "", "record the server with perf during the profiled refresh cell into this `file` and print its top symbols")
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "after the table, serve once more with GATEHOUSE_CPU_PROFILE set to this `file`, drive the profiled refresh cell, and print go tool pprof -top")
 	fs.IntVar(&o.seedTokens, "seed-tokens", 0, "extra: compare refresh p50 with 10,000 stored tokens and with this many (e.g. 1000000)")
-	fs.IntVar(&o.passwordSlots, "password-concurrency", 2, "the server's GATEHOUSE_PASSWORD_CONCURRENCY")
+	fs.IntVar(&o.passwordSlots, "password-concurrency", 0, "the server's GATEHOUSE_PASSWORD_CONCURRENCY (0: its default, half the cores)")
 	fs.IntVar(&o.loginFlood, "login-flood", 0, "extra: this many sign-in workers run beside the profiled refresh cell; compare its p99 with and without")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -81,8 +81,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-users must be at least 1")
 	case o.profileWorkers < 1:
 		return nil, errors.New("-profile-workers must be at least 1")
-	case o.passwordSlots < 1:
-		return nil, errors.New("-password-concurrency must be at least 1")
+	case o.passwordSlots < 0:
+		return nil, errors.New("-password-concurrency must be 0 (the server's default) or more")
 	}
 	return o, nil
 }
