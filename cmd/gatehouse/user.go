@@ -67,38 +67,25 @@ func userCreate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func userDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("user disable", "Disables an account and signs out every one of its devices.")
-	email := fs.String("email", "", "the account's email (required)")
-	if err := fs.Parse(args); err != nil {
-		return usageError(fs, err, stdout)
-	}
-	if *email == "" {
-		return fmt.Errorf("%w: user disable needs --email", errUsage)
-	}
-	cfg, err := loadConfig(fs, values, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr, nil)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if err := a.auth.DisableUser(ctx, *email); err != nil {
-		return describe(err)
-	}
-	fmt.Fprintf(stdout, "disabled %s and signed out all of its devices\n", strings.ToLower(strings.TrimSpace(*email)))
-	return nil
+	return userAction(ctx, args, getenv, stdout, stderr, "disable", "Disables an account and signs out every one of its devices.",
+		"disabled %s and signed out all of its devices\n", (*auth.Service).DisableUser)
 }
 
 func userSignOut(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("user signout", "Signs an account out of every device without disabling it.")
+	return userAction(ctx, args, getenv, stdout, stderr, "signout", "Signs an account out of every device without disabling it.",
+		"signed %s out of every device\n", (*auth.Service).SignOutUser)
+}
+
+// userAction is a user command that takes --email and applies one service method to it.
+func userAction(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
+	name, summary, done string, action func(*auth.Service, context.Context, string) error) error {
+	fs, values := newFlagSet("user "+name, summary)
 	email := fs.String("email", "", "the account's email (required)")
 	if err := fs.Parse(args); err != nil {
 		return usageError(fs, err, stdout)
 	}
 	if *email == "" {
-		return fmt.Errorf("%w: user signout needs --email", errUsage)
+		return fmt.Errorf("%w: user %s needs --email", errUsage, name)
 	}
 	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {
@@ -109,10 +96,10 @@ func userSignOut(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer a.Close()
-	if err := a.auth.SignOutUser(ctx, *email); err != nil {
+	if err := action(a.auth, ctx, *email); err != nil {
 		return describe(err)
 	}
-	fmt.Fprintf(stdout, "signed %s out of every device\n", strings.ToLower(strings.TrimSpace(*email)))
+	fmt.Fprintf(stdout, done, strings.ToLower(strings.TrimSpace(*email)))
 	return nil
 }
 
