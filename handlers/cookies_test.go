@@ -79,3 +79,28 @@ func TestForwardedForLines(t *testing.T) {
 		t.Fatalf("the fourth attempt from 203.0.113.9 answered %d, want 429", last)
 	}
 }
+
+// TestErrorPageKeepsTheHeaderUsable: after a refused cross-site form, the 403 page still shows who
+// is signed in, and its sign-out button carries this browser's valid CSRF token.
+func TestErrorPageKeepsTheHeaderUsable(t *testing.T) {
+	ts := newTestServer(t, testdb.SQLite(t))
+	ts.createUser(t, "ann@example.com")
+	c := ts.newClient(t)
+	c.pageSignIn("ann@example.com")
+	c.get("/devices")
+	res := c.postForm("/devices/signout-others", url.Values{"_csrf": {"forged"}})
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged token: %d", res.StatusCode)
+	}
+	doc := res.Doc(t)
+	if !strings.Contains(doc.Find("header").Text(), "ann@example.com") {
+		t.Fatal("the 403 page shows who is signed in")
+	}
+	token, _ := doc.Find(`form[action="/logout"] input[name="_csrf"]`).Attr("value")
+	if token == "" {
+		t.Fatal("the header's sign-out form lacks a CSRF token")
+	}
+	if res := c.postForm("/logout", url.Values{"_csrf": {token}}); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
+		t.Fatalf("signing out from the 403 page: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+}

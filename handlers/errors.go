@@ -125,9 +125,15 @@ func wantsJSON(c *fiber.Ctx) bool {
 	return strings.HasPrefix(p, "/auth/") || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/")
 }
 
-// lookUpSignedIn fills in who is signed in for an error page that was answered before the session
-// was read (a CSRF refusal, an unknown route), from the access cookie alone: no refresh, no writes.
+// lookUpSignedIn fills in who is signed in, and this browser's CSRF token, for an error page that
+// was answered before they were read (a CSRF refusal, an unknown route), from the cookies alone:
+// no refresh, no writes.
 func (s *Server) lookUpSignedIn(c *fiber.Ctx) {
+	if csrfFor(c) == "" { // the header's sign-out form needs this browser's own token
+		if cookie := c.Cookies(s.cookies.csrf); cookie != "" && len(cookie) <= 64 {
+			c.Locals(localCSRF, s.csrfToken(cookie))
+		}
+	}
 	if principal(c) != nil {
 		return
 	}
