@@ -25,11 +25,24 @@ type Cache struct {
 	maxAge time.Duration
 	now    func() time.Time
 
-	mu         sync.Mutex
-	entries    map[string]entry    // by session id
-	byUser     map[string][]string // user id → cached session ids
-	generation uint64              // bumped by every invalidation; fills that raced one are dropped
-	live       bool                // the change feed is connected
+	mu      sync.Mutex
+	entries map[string]entry               // by session id
+	byUser  map[string]map[string]struct{} // user id → its cached session ids
+	live    bool                           // the change feed is connected
+
+	// A read from the source that raced an invalidation of its session or user must not be
+	// cached. Every invalidation gets a generation number and a place in a ring of the recent
+	// ones; a fill checks the ring for its own session and user, so invalidations of others do
+	// not cost it. A flush, or more invalidations than the ring holds, drops the fill.
+	generation uint64
+	flushedAt  uint64
+	recent     [recentInvalidations]invalidation
+}
+
+const recentInvalidations = 1024
+
+type invalidation struct {
+	userID, sessionID string // one of them; neither for a flush
 }
 
 type entry struct {
@@ -39,7 +52,7 @@ type entry struct {
 
 // New makes a cache over source. Entries are also dropped after maxAge, as a backstop.
 func New(source Source, maxAge time.Duration) *Cache {
-	return &Cache{source: source, maxAge: maxAge, now: time.Now, entries: map[string]entry{}, byUser: map[string][]string{}}
+	return &Cache{source: source, maxAge: maxAge, now: time.Now, entries: map[string]entry{}, byUser: map[string]map[string]struct{}{}}
 }
 
 // AccessStateOf answers from memory when it can, else from the source.
@@ -62,20 +75,42 @@ func (c *Cache) AccessStateOf(ctx context.Context, sessionID string) (*models.Ac
 		return nil, err
 	}
 	c.mu.Lock()
-	if c.live && c.generation == gen {
+	if c.live && !c.invalidatedSince(gen, state.UserID, sessionID) {
 		c.entries[sessionID] = entry{state: *state, loaded: c.now()}
-		c.byUser[state.UserID] = append(c.byUser[state.UserID], sessionID)
+		if c.byUser[state.UserID] == nil {
+			c.byUser[state.UserID] = map[string]struct{}{}
+		}
+		c.byUser[state.UserID][sessionID] = struct{}{}
 	}
 	c.mu.Unlock()
 	return state, nil
+}
+
+// invalidatedSince tells whether the user or the session may have been invalidated after gen.
+func (c *Cache) invalidatedSince(gen uint64, userID, sessionID string) bool {
+	if c.flushedAt > gen || c.generation-gen >= recentInvalidations {
+		return true
+	}
+	for g := gen + 1; g <= c.generation; g++ {
+		inv := c.recent[g%recentInvalidations]
+		if inv.userID == userID || inv.sessionID == sessionID {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cache) record(inv invalidation) {
+	c.generation++
+	c.recent[c.generation%recentInvalidations] = inv
 }
 
 // InvalidateUser drops every cached session of a user (token_version or disabled changed).
 func (c *Cache) InvalidateUser(userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.generation++
-	for _, sid := range c.byUser[userID] {
+	c.record(invalidation{userID: userID})
+	for sid := range c.byUser[userID] {
 		delete(c.entries, sid)
 	}
 	delete(c.byUser, userID)
@@ -85,8 +120,11 @@ func (c *Cache) InvalidateUser(userID string) {
 func (c *Cache) InvalidateSession(sessionID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.generation++
-	delete(c.entries, sessionID)
+	c.record(invalidation{sessionID: sessionID})
+	if e, ok := c.entries[sessionID]; ok {
+		delete(c.byUser[e.state.UserID], sessionID)
+		delete(c.entries, sessionID)
+	}
 }
 
 // Flush drops everything (another process committed something we cannot name).
@@ -97,9 +135,10 @@ func (c *Cache) Flush() {
 }
 
 func (c *Cache) flushLocked() {
-	c.generation++
+	c.record(invalidation{})
+	c.flushedAt = c.generation
 	c.entries = map[string]entry{}
-	c.byUser = map[string][]string{}
+	c.byUser = map[string]map[string]struct{}{}
 }
 
 // SetLive turns caching on when the change feed connects and off (flushing) when it drops.

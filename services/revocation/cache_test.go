@@ -208,3 +208,43 @@ func (s *slowSource) AccessStateOf(context.Context, string) (*models.AccessState
 	st := s.state
 	return &st, nil
 }
+
+// TestFillSurvivesOtherInvalidations: revocations of other users and sessions during a read do not
+// cost that read its place in the cache, while one of its own user does.
+func TestFillSurvivesOtherInvalidations(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		invalidate func(*revocation.Cache)
+		cached     bool
+	}{
+		{"another user", func(c *revocation.Cache) { c.InvalidateUser("u2") }, true},
+		{"another session", func(c *revocation.Cache) { c.InvalidateSession("s2") }, true},
+		{"its own session", func(c *revocation.Cache) { c.InvalidateSession("s1") }, false},
+		{"its own user", func(c *revocation.Cache) { c.InvalidateUser("u1") }, false},
+		{"a flush", func(c *revocation.Cache) { c.Flush() }, false},
+		{"more than the ring holds", func(c *revocation.Cache) {
+			for i := range 2000 {
+				c.InvalidateSession(fmt.Sprintf("other-%d", i))
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			src := &slowSource{release: release, started: make(chan struct{}), state: models.AccessState{UserID: "u1", TokenVersion: 1}}
+			c := revocation.New(src, time.Minute)
+			c.SetLive(true)
+			done := make(chan struct{})
+			go func() {
+				c.AccessStateOf(context.Background(), "s1")
+				close(done)
+			}()
+			<-src.started
+			tc.invalidate(c)
+			close(release)
+			<-done
+			if got := c.Size() == 1; got != tc.cached {
+				t.Fatalf("cached after the read: %v, want %v", got, tc.cached)
+			}
+		})
+	}
+}
