@@ -50,7 +50,7 @@ func decodeJSON(body []byte, dst any) error {
 // apiLogin is POST /auth/login.
 func (s *Server) apiLogin(c *fiber.Ctx) error {
 	var req loginRequest
-	if err := decodeJSON(c.Body(), &req); err != nil {
+	if err := decodeJSON(c.Request().Body(), &req); err != nil {
 		return err
 	}
 	client, err := s.client(c, req.DeviceName)
@@ -91,15 +91,13 @@ func (s *Server) signIn(c *fiber.Ctx, email, password string, client auth.Client
 	if err := s.limit(c, s.limiter.Hit, "login-ip:"+client.IP, s.cfg.LoginLimitIP); err != nil {
 		return nil, err
 	}
-	account := "login-account:" + normalizedOrRaw(email)
+	account := accountLimitKey(normalizedOrRaw(email))
 	if err := s.limit(c, s.limiter.Peek, account, s.cfg.LoginLimitAccount); err != nil {
 		return nil, err
 	}
 	issued, err := s.auth.SignIn(ctx, email, password, client)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
-		if _, lerr := s.limiter.Hit(ctx, account, s.cfg.LoginLimitAccount); lerr != nil {
-			s.log.Warn("rate limiter unavailable", "request_id", requestID(c), "error", lerr)
-		}
+		s.countFailedPassword(c, account)
 	}
 	if err == nil {
 		s.endPreviousSession(c, issued)
@@ -116,6 +114,16 @@ func (s *Server) endPreviousSession(c *fiber.Ctx, issued *auth.Issued) {
 	}
 	if err := s.auth.Logout(ctxOf(c), previous, s.ip(c)); err != nil {
 		s.log.Warn("could not end the previous session of this browser", "request_id", requestID(c), "error", err)
+	}
+}
+
+// accountLimitKey names an account's failed-password counter, shared by sign-in and re-authentication.
+func accountLimitKey(email string) string { return "login-account:" + email }
+
+// countFailedPassword counts a wrong password against the account's limit.
+func (s *Server) countFailedPassword(c *fiber.Ctx, account string) {
+	if _, err := s.limiter.Hit(ctxOf(c), account, s.cfg.LoginLimitAccount); err != nil {
+		s.log.Warn("rate limiter unavailable", "request_id", requestID(c), "error", err)
 	}
 }
 

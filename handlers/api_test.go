@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -28,6 +30,7 @@ func TestAPILogin(t *testing.T) {
 		{"device name too long", `{"email":"ann@example.com","password":"` + testPassword + `","device_name":"` + strings.Repeat("x", 65) + `"}`, nil, 400, "invalid_request"},
 		{"bad device id", `{"email":"ann@example.com","password":"` + testPassword + `"}`, map[string]string{"X-Device-Id": "<bad>"}, 400, "invalid_request"},
 		{"foreign origin", `{"email":"ann@example.com","password":"` + testPassword + `"}`, map[string]string{"Origin": "http://evil.test"}, 403, "forbidden"},
+		{"compressed body is not inflated", gzipped(`{"email":"ann@example.com","password":"` + testPassword + `"}`), map[string]string{"Content-Encoding": "gzip"}, 400, "invalid_request"},
 		{"body over the limit", `{"email":"` + strings.Repeat("a", 70<<10) + `"}`, nil, 413, "payload_too_large"},
 	}
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
@@ -152,10 +155,12 @@ func TestAPIRefresh(t *testing.T) {
 			if res.StatusCode != 403 || res.JSON(t)["error"] != "forbidden" {
 				t.Fatalf("%d %s", res.StatusCode, res.body)
 			}
+			if now := c.cookieValue("gh_refresh"); now != old {
+				t.Fatal("a refused request must leave the refresh cookie alone")
+			}
 			if res := c.do(http.MethodPost, "/auth/refresh", nil, nil); res.StatusCode != 200 {
 				t.Fatalf("the untouched token still refreshes: %d %s", res.StatusCode, res.body)
 			}
-			_ = old
 		})
 		t.Run("app origin gets CORS with credentials", func(t *testing.T) {
 			c := ts.newClient(t)
@@ -331,4 +336,12 @@ func TestMetaRoutes(t *testing.T) {
 			t.Fatalf("unknown page: %d", res.StatusCode)
 		}
 	})
+}
+
+func gzipped(s string) string {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.String()
 }

@@ -48,6 +48,7 @@ const (
 	localRequestID localKey = iota
 	localPrincipal
 	localCSRF
+	localIP
 )
 
 func requestID(c *fiber.Ctx) string {

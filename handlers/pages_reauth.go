@@ -16,16 +16,14 @@ func (s *Server) reauthenticated(c *fiber.Ctx, purpose string, action func() err
 	p := principal(c)
 	page := pages.ConfirmPasswordPage{Frame: s.frame(c, "Confirm your password"), Action: c.Path(), Purpose: purpose}
 	if password := c.FormValue("password"); password != "" {
-		account := "login-account:" + p.Email
+		account := accountLimitKey(p.Email)
 		if err := s.limit(c, s.limiter.Peek, account, s.cfg.LoginLimitAccount); err != nil {
 			return err
 		}
 		err := s.auth.ConfirmPassword(ctxOf(c), p, password)
 		var invalid *auth.ValidationError
 		if errors.As(err, &invalid) {
-			if _, lerr := s.limiter.Hit(ctxOf(c), account, s.cfg.LoginLimitAccount); lerr != nil {
-				s.log.Warn("rate limiter unavailable", "request_id", requestID(c), "error", lerr)
-			}
+			s.countFailedPassword(c, account)
 			page.Error = invalid.Message
 			c.Status(fiber.StatusBadRequest)
 			return render(c, pages.ConfirmPassword(page))

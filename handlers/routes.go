@@ -12,7 +12,7 @@ import (
 
 // routes lists every route of Gatehouse on one screen.
 func (s *Server) routes(app *fiber.App) {
-	app.Use(recover.New(), s.requestContext, s.securityHeaders)
+	app.Use(recover.New(), s.requestContext, s.securityHeaders, s.bodyLimit)
 
 	// Operations.
 	app.Get("/healthz", healthz)

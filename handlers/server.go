@@ -71,7 +71,7 @@ func New(cfg Config, d Deps, csrfKey []byte) *fiber.App {
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "gatehouse",
-		BodyLimit:             cfg.BodyLimit,
+		BodyLimit:             readLimit(cfg.BodyLimit),
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
@@ -80,6 +80,22 @@ func New(cfg Config, d Deps, csrfKey []byte) *fiber.App {
 	})
 	s.routes(app)
 	return app
+}
+
+// readLimit is how much of a body the server reads before giving up on the connection. It is
+// above the configured limit so that a moderately oversized body is read and answered with a clean
+// 413 by bodyLimit: a server that stops reading mid-body resets the connection, and the client
+// then sees a broken pipe instead of the answer.
+func readLimit(limit int) int { return max(4*limit, 1<<20) }
+
+// bodyLimit answers 413 to a body over the configured limit, before anything parses it. Bodies are
+// read as sent: Fiber's c.Body() would inflate a Content-Encoding: gzip body without bound, so no
+// handler uses it.
+func (s *Server) bodyLimit(c *fiber.Ctx) error {
+	if len(c.Request().Body()) > s.cfg.BodyLimit {
+		return errTooLarge
+	}
+	return c.Next()
 }
 
 // plainLocalHTTP: cookies may lack Secure only when the portal is plain http on localhost or 127.0.0.1.
@@ -116,9 +132,19 @@ func (s *Server) appOrigin(origin string) bool {
 
 func ctxOf(c *fiber.Ctx) context.Context { return c.UserContext() }
 
-// ip is the client's address. Every X-Forwarded-For line counts, joined in order: a proxy may add
-// its own line instead of appending to the client's.
+// ip is the client's address, worked out once per request (requestContext) and read from there.
 func (s *Server) ip(c *fiber.Ctx) string {
+	if ip, ok := c.Locals(localIP).(string); ok {
+		return ip
+	}
+	ip := s.clientIP(c)
+	c.Locals(localIP, ip)
+	return ip
+}
+
+// clientIP reads the client's address. Every X-Forwarded-For line counts, joined in order: a proxy
+// may add its own line instead of appending to the client's.
+func (s *Server) clientIP(c *fiber.Ctx) string {
 	var lines []string
 	for _, v := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
 		lines = append(lines, string(v))

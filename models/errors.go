@@ -24,7 +24,7 @@ func translate(err error) error {
 		return nil
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrUnavailable):
 		return err
-	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, errNoRows):
+	case errors.Is(err, gorm.ErrRecordNotFound):
 		return ErrNotFound
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return ErrConflict

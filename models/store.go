@@ -5,7 +5,6 @@ package models
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -183,5 +182,3 @@ func (s *Store) lockClause() string {
 	}
 	return ""
 }
-
-var errNoRows = errors.New("no rows")

@@ -37,7 +37,13 @@ func (s *Service) signAccess(userID, sessionID string, version int64, now time.T
 	token := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	token.Header["kid"] = key.ID
 	signed, err := token.SignedString(key.Private)
-	return signed, expires, err
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	// A token just signed here needs no signature check when it comes back (a page right after
+	// its silent refresh, an app's first call after sign-in).
+	s.verified.put(signed, &claims)
+	return signed, expires, nil
 }
 
 // parseAccess checks an access token's signature, algorithm, issuer and expiry, not revocation.
