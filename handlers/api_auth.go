@@ -2,17 +2,14 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse/services/auth"
-	"gatehouse/services/ratelimit"
 )
 
 // tokenBody is the contract's token answer.
@@ -61,7 +58,7 @@ func (s *Server) apiLogin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.setSessionCookies(c, issued.RefreshToken, "")
+	s.signedInCookies(c, client, issued, false)
 	return c.JSON(s.tokenBody(issued))
 }
 
@@ -77,32 +74,52 @@ func (s *Server) client(c *fiber.Ctx, name string) (auth.Client, error) {
 		}
 		name = valid
 	}
-	device, err := s.deviceID(c)
-	if err != nil {
-		return auth.Client{}, err
+	client := auth.Client{DeviceName: name, UserAgent: c.Get(fiber.HeaderUserAgent), IP: s.ip(c)}
+	if h := c.Get("X-Device-Id"); h != "" {
+		if !deviceIDPattern.MatchString(h) {
+			return auth.Client{}, errBadDeviceID
+		}
+		client.DeviceID = h // an app names its own device
+		return client, nil
 	}
-	return auth.Client{DeviceID: device, DeviceName: name, UserAgent: c.Get(fiber.HeaderUserAgent), IP: s.ip(c)}, nil
+	// A browser gets a new device id at each sign-in (set by signedInCookies once it succeeds),
+	// so that a device cookie planted beforehand names nothing afterwards; the session of the id
+	// it held is the one this sign-in replaces.
+	client.DeviceID = randomToken()
+	if old := c.Cookies(s.cookies.device); deviceIDPattern.MatchString(old) {
+		client.Replaces = old
+	}
+	return client, nil
 }
 
-// signIn applies the sign-in rate limits around the password check: attempts per client IP, and
-// failed attempts per account. Both answer 429 with Retry-After.
+// signedInCookies stores a successful sign-in in the browser: the session cookies, a new CSRF
+// cookie, and the device cookie when the device id is the browser's (not an app's X-Device-Id).
+func (s *Server) signedInCookies(c *fiber.Ctx, client auth.Client, issued *auth.Issued, page bool) {
+	if c.Get("X-Device-Id") == "" {
+		s.setCookie(c, s.cookies.device, client.DeviceID, deviceCookieMaxAge)
+	}
+	s.renewCSRF(c)
+	access := ""
+	if page {
+		access = issued.AccessToken
+	}
+	s.setSessionCookies(c, issued.RefreshToken, access)
+}
+
+// signIn checks the password under the shared password limits (limits.go) and, on success,
+// ends the session this browser held before.
 func (s *Server) signIn(c *fiber.Ctx, email, password string, client auth.Client) (*auth.Issued, error) {
-	ctx := ctxOf(c)
-	if err := s.limit(c, s.limiter.Hit, "login-ip:"+client.IP, s.cfg.LoginLimitIP); err != nil {
+	var issued *auth.Issued
+	err := s.checkPassword(c, email, func() error {
+		var err error
+		issued, err = s.auth.SignIn(ctxOf(c), email, password, client)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	account := accountLimitKey(normalizedOrRaw(email))
-	if err := s.limit(c, s.limiter.Peek, account, s.cfg.LoginLimitAccount); err != nil {
-		return nil, err
-	}
-	issued, err := s.auth.SignIn(ctx, email, password, client)
-	if errors.Is(err, auth.ErrInvalidCredentials) {
-		s.countFailedPassword(c, account)
-	}
-	if err == nil {
-		s.endPreviousSession(c, issued)
-	}
-	return issued, err
+	s.endPreviousSession(c, issued)
+	return issued, nil
 }
 
 // endPreviousSession signs out the session whose refresh cookie this browser still held (say,
@@ -117,38 +134,6 @@ func (s *Server) endPreviousSession(c *fiber.Ctx, issued *auth.Issued) {
 	}
 }
 
-// accountLimitKey names an account's failed-password counter, shared by sign-in and re-authentication.
-func accountLimitKey(email string) string { return "login-account:" + email }
-
-// countFailedPassword counts a wrong password against the account's limit.
-func (s *Server) countFailedPassword(c *fiber.Ctx, account string) {
-	if _, err := s.limiter.Hit(ctxOf(c), account, s.cfg.LoginLimitAccount); err != nil {
-		s.log.Warn("rate limiter unavailable", "request_id", requestID(c), "error", err)
-	}
-}
-
-func normalizedOrRaw(email string) string {
-	if n, err := auth.NormalizeEmail(email); err == nil {
-		return n
-	}
-	return email
-}
-
-// limit asks the limiter and turns a refusal into 429 rate_limited with Retry-After. When the
-// limiter itself fails (Redis down), sign-in goes on: the per-process argon2 bound still holds.
-func (s *Server) limit(c *fiber.Ctx, ask func(context.Context, string, ratelimit.Rate) (ratelimit.Decision, error), key string, r ratelimit.Rate) error {
-	d, err := ask(ctxOf(c), key, r)
-	if err != nil {
-		s.log.Warn("rate limiter unavailable", "request_id", requestID(c), "error", err)
-		return nil
-	}
-	if !d.Allowed {
-		secs := int(d.RetryAfter/time.Second) + 1
-		return &APIError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: "Too many attempts. Try again in " + strconv.Itoa(secs) + " seconds.", RetryAfter: secs}
-	}
-	return nil
-}
-
 // apiRefresh is POST /auth/refresh: rotate the refresh cookie.
 func (s *Server) apiRefresh(c *fiber.Ctx) error {
 	presented := c.Cookies(s.cookies.refresh)
@@ -157,6 +142,9 @@ func (s *Server) apiRefresh(c *fiber.Ctx) error {
 	}
 	device, err := s.knownDeviceID(c)
 	if err != nil {
+		return err
+	}
+	if err := s.sessionLimit(c, refreshLimitKey(device, s.ip(c))); err != nil {
 		return err
 	}
 	name := c.Get("X-Device-Name")

@@ -30,7 +30,7 @@ func TestAPILogin(t *testing.T) {
 		{"device name too long", `{"email":"ann@example.com","password":"` + testPassword + `","device_name":"` + strings.Repeat("x", 65) + `"}`, nil, 400, "invalid_request"},
 		{"bad device id", `{"email":"ann@example.com","password":"` + testPassword + `"}`, map[string]string{"X-Device-Id": "<bad>"}, 400, "invalid_request"},
 		{"foreign origin", `{"email":"ann@example.com","password":"` + testPassword + `"}`, map[string]string{"Origin": "http://evil.test"}, 403, "forbidden"},
-		{"compressed body is not inflated", gzipped(`{"email":"ann@example.com","password":"` + testPassword + `"}`), map[string]string{"Content-Encoding": "gzip"}, 400, "invalid_request"},
+		{"compressed body is not inflated", gzipped(`{"email":"ann@example.com","password":"` + testPassword + `"}`), map[string]string{"Content-Encoding": "gzip"}, 415, "unsupported_encoding"},
 		{"body over the limit", `{"email":"` + strings.Repeat("a", 70<<10) + `"}`, nil, 413, "payload_too_large"},
 	}
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {

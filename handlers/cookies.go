@@ -58,24 +58,12 @@ func (s *Server) clearSessionCookies(c *fiber.Ctx) {
 
 var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,128}$`)
 
-// deviceID is the device's stable id: X-Device-Id for apps, else the device cookie. A browser
-// without one gets a new cookie. A malformed header is a client error.
-func (s *Server) deviceID(c *fiber.Ctx) (string, error) {
-	id, err := s.knownDeviceID(c)
-	if err != nil || id != "" {
-		return id, err
-	}
-	id = randomToken()
-	s.setCookie(c, s.cookies.device, id, deviceCookieMaxAge)
-	return id, nil
-}
-
 // knownDeviceID is the device id the request names, or "" when it names none; unlike deviceID it
 // never mints one, so that a refresh from a browser that lost its device cookie is not refused.
 func (s *Server) knownDeviceID(c *fiber.Ctx) (string, error) {
 	if h := c.Get("X-Device-Id"); h != "" {
 		if !deviceIDPattern.MatchString(h) {
-			return "", apiError(fiber.StatusBadRequest, "invalid_request", "X-Device-Id must be 8 to 128 letters, digits or . _ : -")
+			return "", errBadDeviceID
 		}
 		return h, nil
 	}
@@ -84,6 +72,8 @@ func (s *Server) knownDeviceID(c *fiber.Ctx) (string, error) {
 	}
 	return "", nil
 }
+
+var errBadDeviceID = apiError(fiber.StatusBadRequest, "invalid_request", "X-Device-Id must be 8 to 128 letters, digits or . _ : -")
 
 func randomToken() string {
 	b := make([]byte, 24)

@@ -47,7 +47,7 @@ func TestSignInEndsTheSessionThisBrowserHeld(t *testing.T) {
 		ts.createUser(t, "bob@example.com")
 		browser := ts.newClient(t)
 		browser.pageSignIn("ann@example.com")
-		browser.pageSignIn("bob@example.com")
+		browser.apiSignIn("bob@example.com")
 		if n := db.Count(t, `SELECT COUNT(*) FROM device_sessions s JOIN users u ON u.id = s.user_id WHERE u.email = 'ann@example.com' AND s.revoked_at IS NULL`); n != 0 {
 			t.Fatalf("ann still has %d live sessions on a browser now signed in as bob", n)
 		}

@@ -46,6 +46,7 @@ var (
 	errOrigin        = apiError(fiber.StatusForbidden, "forbidden", "Requests from this origin are not allowed.")
 	errNotFound      = apiError(fiber.StatusNotFound, "not_found", "Nothing here by that name.")
 	errTooLarge      = apiError(fiber.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")
+	errEncodedBody   = apiError(fiber.StatusUnsupportedMediaType, "unsupported_encoding", "Send the request body uncompressed (no Content-Encoding).")
 )
 
 // classify turns any error into an APIError: domain sentinels into their codes, everything
@@ -129,9 +130,9 @@ func wantsJSON(c *fiber.Ctx) bool {
 // was answered before they were read (a CSRF refusal, an unknown route), from the cookies alone:
 // no refresh, no writes.
 func (s *Server) lookUpSignedIn(c *fiber.Ctx) {
-	if csrfFor(c) == "" { // the header's sign-out form needs this browser's own token
+	if c.Locals(localCSRF) == nil { // the header's sign-out form needs this browser's own token
 		if cookie := c.Cookies(s.cookies.csrf); cookie != "" && len(cookie) <= 64 {
-			c.Locals(localCSRF, s.csrfToken(cookie))
+			c.Locals(localCSRF, cookie)
 		}
 	}
 	if principal(c) != nil {
@@ -147,7 +148,7 @@ func (s *Server) lookUpSignedIn(c *fiber.Ctx) {
 func (s *Server) renderError(c *fiber.Ctx, e *APIError) error {
 	heading := map[int]string{
 		400: "That did not work", 401: "Sign in needed", 403: "Not allowed", 404: "Page not found",
-		413: "Too large", 429: "Too many attempts", 500: "Something went wrong", 503: "Unavailable for a moment",
+		413: "Too large", 415: "Not accepted", 429: "Too many attempts", 500: "Something went wrong", 503: "Unavailable for a moment",
 	}[e.Status]
 	if heading == "" {
 		heading = "That did not work"

@@ -55,13 +55,20 @@ type serverOption func(*handlers.Config)
 
 const testPassword = "correct horse battery"
 
-func newTestServer(t *testing.T, db *testdb.DB, opts ...serverOption) *testServer {
+func newTestServer(t testing.TB, db *testdb.DB, opts ...serverOption) *testServer {
 	t.Helper()
 	return newTestServerWithAuth(t, db, nil, opts...)
 }
 
 // newTestServerWithAuth is newTestServer with the auth service's configuration adjusted.
-func newTestServerWithAuth(t *testing.T, db *testdb.DB, authOpt func(*auth.Config), opts ...serverOption) *testServer {
+func newTestServerWithAuth(t testing.TB, db *testdb.DB, authOpt func(*auth.Config), opts ...serverOption) *testServer {
+	t.Helper()
+	return newTestServerWithDeps(t, db, authOpt, nil, opts...)
+}
+
+// newTestServerWithDeps is newTestServerWithAuth with the collaborators adjusted too (metrics,
+// an observer of the auth service).
+func newTestServerWithDeps(t testing.TB, db *testdb.DB, authOpt func(*auth.Config), depsOpt func(*handlers.Deps, *auth.Deps), opts ...serverOption) *testServer {
 	t.Helper()
 	c := &clock{now: time.Now().UTC()}
 	keys, err := auth.OpenKeyRing(t.TempDir(), rand.Reader, c.Now())
@@ -84,7 +91,13 @@ func newTestServerWithAuth(t *testing.T, db *testdb.DB, authOpt func(*auth.Confi
 	if authOpt != nil {
 		authOpt(&authCfg)
 	}
-	svc := auth.New(authCfg, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now})
+	authDeps := auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now}
+	deps := handlers.Deps{Limiter: ratelimit.NewMemory(c.Now), Now: c.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if depsOpt != nil {
+		depsOpt(&deps, &authDeps)
+	}
+	svc := auth.New(authCfg, authDeps)
+	deps.Auth = svc
 	cfg := handlers.Config{
 		BaseURL: base, AppOrigins: []string{"http://app.example.test"}, SignupEnabled: true, BodyLimit: 64 << 10,
 		LoginLimitAccount: ratelimit.Rate{N: 10, Per: 15 * time.Minute}, LoginLimitIP: ratelimit.Rate{N: 100, Per: 15 * time.Minute},
@@ -92,13 +105,13 @@ func newTestServerWithAuth(t *testing.T, db *testdb.DB, authOpt func(*auth.Confi
 	for _, o := range opts {
 		o(&cfg)
 	}
-	app := handlers.New(cfg, handlers.Deps{Auth: svc, Limiter: ratelimit.NewMemory(c.Now), Now: c.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, keys.CSRFKey())
+	app := handlers.New(cfg, deps, keys.CSRFKey())
 	go app.Listener(ln)
-	t.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second) })
+	t.Cleanup(func() { app.ShutdownWithTimeout(5 * time.Second); svc.Wait() })
 	return &testServer{URL: base.String(), db: db, svc: svc, clock: c}
 }
 
-func (ts *testServer) createUser(t *testing.T, email string) {
+func (ts *testServer) createUser(t testing.TB, email string) {
 	t.Helper()
 	if _, err := ts.svc.CreateUser(context.Background(), email, "Test User", testPassword); err != nil {
 		t.Fatal(err)
@@ -107,13 +120,13 @@ func (ts *testServer) createUser(t *testing.T, email string) {
 
 // client is one device: its own cookie jar, redirects not followed so tests see them.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	ts   *testServer
 	http *http.Client
 	csrf string
 }
 
-func (ts *testServer) newClient(t *testing.T) *client {
+func (ts *testServer) newClient(t testing.TB) *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{t: t, ts: ts, http: &http.Client{
 		Jar: jar, Timeout: 30 * time.Second,
@@ -126,7 +139,7 @@ type response struct {
 	body []byte
 }
 
-func (r *response) JSON(t *testing.T) map[string]any {
+func (r *response) JSON(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -135,7 +148,7 @@ func (r *response) JSON(t *testing.T) map[string]any {
 	return m
 }
 
-func (r *response) Doc(t *testing.T) *goquery.Document {
+func (r *response) Doc(t testing.TB) *goquery.Document {
 	t.Helper()
 	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(r.body))
 	if err != nil {
@@ -214,7 +227,13 @@ func (c *client) apiSignIn(email string) string {
 // pageSignIn signs in through the sign-in form.
 func (c *client) pageSignIn(email string) {
 	c.t.Helper()
-	c.get("/login")
+	if res := c.get("/login"); res.StatusCode == fiber.StatusSeeOther || res.Request.URL.Path != "/login" {
+		// Signed in already, so the form is not shown: as after the session cookies expire,
+		// this browser keeps only its device and CSRF cookies, and signs in again.
+		c.deleteCookie("gh_access")
+		c.deleteCookie("gh_refresh")
+		c.get("/login")
+	}
 	res := c.postForm("/login", url.Values{"email": {email}, "password": {testPassword}})
 	if res.StatusCode != fiber.StatusSeeOther {
 		c.t.Fatalf("sign in: %d %s", res.StatusCode, res.body)

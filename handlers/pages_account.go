@@ -3,6 +3,7 @@ package handlers
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"gatehouse/services/auth"
 	"gatehouse/views/pages"
 )
 
@@ -23,11 +24,17 @@ func (s *Server) accountModel(c *fiber.Ctx) (*pages.AccountPage, error) {
 	return &pages.AccountPage{Frame: s.frame(c, "Account"), Email: u.Email, DisplayName: u.DisplayName, Errors: map[string]string{}}, nil
 }
 
-// changePassword is POST /account/password: bumps token_version and signs out the other devices;
-// this one stays signed in with a new access cookie.
+// changePassword is POST /account/password: bumps token_version and signs out every device;
+// this one goes on in a new session, whose cookies replace the old ones.
 func (s *Server) changePassword(c *fiber.Ctx) error {
-	issued, err := s.auth.ChangePassword(ctxOf(c), principal(c), c.FormValue("current_password"),
-		c.FormValue("new_password"), c.FormValue("new_password_confirm"), s.ip(c))
+	p := principal(c)
+	var issued *auth.Issued
+	err := s.checkPassword(c, p.Email, func() error {
+		var err error
+		issued, err = s.auth.ChangePassword(ctxOf(c), p, formValue(c, "current_password"),
+			formValue(c, "new_password"), formValue(c, "new_password_confirm"), s.ip(c))
+		return err
+	})
 	if err != nil {
 		e := classify(err)
 		if e.Field == "" {
@@ -41,6 +48,6 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 		c.Status(e.Status)
 		return render(c, pages.Account(*page))
 	}
-	s.setSessionCookies(c, "", issued.AccessToken)
+	s.setSessionCookies(c, issued.RefreshToken, issued.AccessToken)
 	return c.Redirect("/account?done=password", fiber.StatusSeeOther)
 }

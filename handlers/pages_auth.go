@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse/services/auth"
+	"gatehouse/services/ratelimit"
 	"gatehouse/views/pages"
 )
 
@@ -30,7 +31,7 @@ func (s *Server) loginPage(c *fiber.Ctx) error {
 // loginSubmit is POST /login: success 303s to next; failure answers 401 with the form again,
 // one generic message and the email kept.
 func (s *Server) loginSubmit(c *fiber.Ctx) error {
-	email, password, next := c.FormValue("email"), c.FormValue("password"), c.FormValue("next")
+	email, password, next := formValue(c, "email"), formValue(c, "password"), formValue(c, "next")
 	page := pages.LoginPage{Frame: s.frame(c, "Sign in"), Email: email, Next: next, SignupEnabled: s.cfg.SignupEnabled}
 	client, err := s.client(c, "")
 	if err != nil {
@@ -52,7 +53,7 @@ func (s *Server) loginSubmit(c *fiber.Ctx) error {
 		c.Status(e.Status)
 		return render(c, pages.Login(page))
 	}
-	s.setSessionCookies(c, issued.RefreshToken, issued.AccessToken)
+	s.signedInCookies(c, client, issued, true)
 	return c.Redirect(s.safeNext(next), fiber.StatusSeeOther)
 }
 
@@ -69,14 +70,14 @@ func (s *Server) signupSubmit(c *fiber.Ctx) error {
 	if !s.cfg.SignupEnabled {
 		return errNotFound
 	}
-	email, name := c.FormValue("email"), c.FormValue("display_name")
-	password, confirm := c.FormValue("password"), c.FormValue("password_confirm")
+	email, name := formValue(c, "email"), formValue(c, "display_name")
+	password, confirm := formValue(c, "password"), formValue(c, "password_confirm")
 	page := pages.SignupPage{Frame: s.frame(c, "Create your account"), Email: email, DisplayName: name, Errors: map[string]string{}}
 	client, err := s.client(c, "")
 	if err != nil {
 		return err
 	}
-	if err := s.limit(c, s.limiter.Hit, "signup-ip:"+client.IP, s.cfg.LoginLimitIP); err != nil {
+	if err := s.limit(c, s.limiter.Hit, ratelimit.IPKey("signup-ip", client.IP), s.cfg.LoginLimitIP); err != nil {
 		return err
 	}
 	if password != confirm {
@@ -94,7 +95,7 @@ func (s *Server) signupSubmit(c *fiber.Ctx) error {
 		c.Status(e.Status)
 		return render(c, pages.Signup(page))
 	}
-	s.setSessionCookies(c, issued.RefreshToken, issued.AccessToken)
+	s.signedInCookies(c, client, issued, true)
 	return c.Redirect("/devices", fiber.StatusSeeOther)
 }
 

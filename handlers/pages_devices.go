@@ -68,7 +68,7 @@ func eventText(kind string) string {
 
 // renameDevice is POST /devices/{sid}/rename.
 func (s *Server) renameDevice(c *fiber.Ctx) error {
-	p, sid, name := principal(c), c.Params("sid"), c.FormValue("name")
+	p, sid, name := principal(c), c.Params("sid"), formValue(c, "name")
 	err := s.auth.RenameDevice(ctxOf(c), p.UserID, sid, name)
 	var invalid *auth.ValidationError
 	if errors.As(err, &invalid) {

@@ -15,15 +15,10 @@ import (
 func (s *Server) reauthenticated(c *fiber.Ctx, purpose string, action func() error) error {
 	p := principal(c)
 	page := pages.ConfirmPasswordPage{Frame: s.frame(c, "Confirm your password"), Action: c.Path(), Purpose: purpose}
-	if password := c.FormValue("password"); password != "" {
-		account := accountLimitKey(p.Email)
-		if err := s.limit(c, s.limiter.Peek, account, s.cfg.LoginLimitAccount); err != nil {
-			return err
-		}
-		err := s.auth.ConfirmPassword(ctxOf(c), p, password)
+	if password := formValue(c, "password"); password != "" {
+		err := s.checkPassword(c, p.Email, func() error { return s.auth.ConfirmPassword(ctxOf(c), p, password, s.ip(c)) })
 		var invalid *auth.ValidationError
 		if errors.As(err, &invalid) {
-			s.countFailedPassword(c, account)
 			page.Error = invalid.Message
 			c.Status(fiber.StatusBadRequest)
 			return render(c, pages.ConfirmPassword(page))

@@ -12,7 +12,7 @@ import (
 
 // routes lists every route of Gatehouse on one screen.
 func (s *Server) routes(app *fiber.App) {
-	app.Use(recover.New(), s.requestContext, s.securityHeaders, s.bodyLimit)
+	app.Use(recover.New(), s.requestContext, s.securityHeaders, refuseEncodedBodies, s.bodyLimit)
 
 	// Operations.
 	app.Get("/healthz", healthz)
@@ -32,25 +32,31 @@ func (s *Server) routes(app *fiber.App) {
 	api := app.Group("/api", noStore, s.bearer)
 	api.Get("/me", s.apiMe)
 	api.Get("/sessions", s.apiSessions)
-	api.Post("/sessions/revoke-others", s.apiRevokeOthers)
-	api.Post("/sessions/revoke-all", s.apiRevokeAll)
-	api.Delete("/sessions/:sid", s.apiDeleteSession)
+	api.Post("/sessions/revoke-others", s.sessionActions, s.apiRevokeOthers)
+	api.Post("/sessions/revoke-all", s.sessionActions, s.apiRevokeAll)
+	api.Delete("/sessions/:sid", s.sessionActions, s.apiDeleteSession)
 
-	// Pages: CSRF on every form; the signed-in ones behind pageSession.
-	web := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{noStore, s.csrf, h} }
-	signedIn := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{noStore, s.csrf, s.pageSession, h} }
+	// Pages: CSRF on every form; the signed-in ones behind pageSession, whose session the CSRF
+	// token names; sign-outs behind the per-session action limit.
+	web := func(h fiber.Handler) []fiber.Handler { return []fiber.Handler{noStore, s.csrfCookie, s.csrfCheck, h} }
+	signedIn := func(h fiber.Handler) []fiber.Handler {
+		return []fiber.Handler{noStore, s.csrfCookie, s.pageSession, s.csrfCheck, h}
+	}
+	signOut := func(h fiber.Handler) []fiber.Handler {
+		return []fiber.Handler{noStore, s.csrfCookie, s.pageSession, s.csrfCheck, s.sessionActions, h}
+	}
 	app.Get("/", web(s.home)...)
 	app.Get("/login", web(s.loginPage)...)
 	app.Post("/login", web(s.loginSubmit)...)
 	app.Get("/signup", web(s.signupPage)...)
 	app.Post("/signup", web(s.signupSubmit)...)
-	app.Post("/logout", web(s.logout)...)
+	app.Post("/logout", signedIn(s.logout)...)
 	app.Get("/devices", signedIn(s.devicesPage)...)
-	app.Post("/devices/signout-others", signedIn(s.signoutOthers)...)
+	app.Post("/devices/signout-others", signOut(s.signoutOthers)...)
 	app.Get("/devices/signout-everywhere", signedIn(s.confirmSignoutEverywhere)...)
-	app.Post("/devices/signout-everywhere", signedIn(s.signoutEverywhere)...)
+	app.Post("/devices/signout-everywhere", signOut(s.signoutEverywhere)...)
 	app.Post("/devices/:sid/rename", signedIn(s.renameDevice)...)
-	app.Post("/devices/:sid/signout", signedIn(s.signoutDevice)...)
+	app.Post("/devices/:sid/signout", signOut(s.signoutDevice)...)
 	app.Get("/account", signedIn(s.accountPage)...)
 	app.Post("/account/password", signedIn(s.changePassword)...)
 

@@ -25,6 +25,7 @@ type Config struct {
 	BodyLimit         int // bytes
 	LoginLimitAccount ratelimit.Rate
 	LoginLimitIP      ratelimit.Rate
+	SessionLimit      ratelimit.Rate // refreshes, and sign-out actions, per device session (zero: none)
 }
 
 // Deps are the server's collaborators.
@@ -47,13 +48,15 @@ type Server struct {
 	cfg     Config
 	auth    *auth.Service
 	limiter ratelimit.Limiter
-	log     *slog.Logger
-	metrics Metrics
-	now     func() time.Time
-	cookies cookieNames
-	secure  bool
-	origin  string
-	csrfKey []byte
+	// sessions counts refreshes and sign-out actions per session in this instance (sessionLimit).
+	sessions *ratelimit.Memory
+	log      *slog.Logger
+	metrics  Metrics
+	now      func() time.Time
+	cookies  cookieNames
+	secure   bool
+	origin   string
+	csrfKey  []byte
 }
 
 // New builds the Fiber app with every route.
@@ -66,7 +69,7 @@ func New(cfg Config, d Deps, csrfKey []byte) *fiber.App {
 	}
 	secure := !plainLocalHTTP(cfg.BaseURL)
 	s := &Server{
-		cfg: cfg, auth: d.Auth, limiter: d.Limiter, log: d.Log, metrics: d.Metrics, now: d.Now,
+		cfg: cfg, auth: d.Auth, limiter: d.Limiter, sessions: ratelimit.NewMemory(d.Now), log: d.Log, metrics: d.Metrics, now: d.Now,
 		cookies: newCookieNames(secure), secure: secure, origin: originOf(cfg.BaseURL), csrfKey: csrfKey,
 	}
 	app := fiber.New(fiber.Config{
@@ -74,9 +77,14 @@ func New(cfg Config, d Deps, csrfKey []byte) *fiber.App {
 		BodyLimit:             readLimit(cfg.BodyLimit),
 		ErrorHandler:          s.errorHandler,
 		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		// Strings from fiber.Ctx are copies, not views into buffers fasthttp reuses for the next
+		// request: metric labels, cache keys and log fields may outlive the request.
+		Immutable: true,
+		// /API/me is not /api/me: a route is matched exactly as the JSON-or-page decision sees it.
+		CaseSensitive: true,
+		ReadTimeout:   30 * time.Second,
+		WriteTimeout:  30 * time.Second,
+		IdleTimeout:   120 * time.Second,
 	})
 	s.routes(app)
 	return app

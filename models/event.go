@@ -15,7 +15,16 @@ const (
 	EventTokenReused         = "token_reused"
 	EventDeviceRenamed       = "device_renamed"
 	EventUserDisabled        = "user_disabled"
+	EventSignInFailed        = "sign_in_failed"        // a wrong password for this account at sign-in
+	EventPasswordCheckFailed = "password_check_failed" // a wrong current password while signed in
+	EventSessionEvicted      = "session_evicted"       // signed out to make room under the per-user cap
 )
+
+// EventsKeptPerUser bounds each user's security history: Prune drops a user's events beyond the
+// newest EventsKeptPerUser, so no one account can grow the table without bound. (It is done there,
+// not as each event is recorded: deleting old rows inside the transactions that record events
+// locks them in an order that deadlocks with other such transactions.)
+const EventsKeptPerUser = 500
 
 // SecurityEvent records something a user should be able to see happened to their account.
 type SecurityEvent struct {

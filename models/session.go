@@ -190,6 +190,21 @@ func (s *Store) LiveSessions(ctx context.Context, userID string, now time.Time) 
 	return list, translate(err)
 }
 
+// LeastRecentlyUsedSessions lists up to n of a user's live sessions, least recently used first.
+func (s *Store) LeastRecentlyUsedSessions(ctx context.Context, userID string, now time.Time, n int) ([]DeviceSession, error) {
+	var list []DeviceSession
+	err := s.with(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+		Order("last_used_at, id").Limit(n).Find(&list).Error
+	return list, translate(err)
+}
+
+// CountUserLiveSessions counts a user's live sessions.
+func (s *Store) CountUserLiveSessions(ctx context.Context, userID string, now time.Time) (int64, error) {
+	var n int64
+	err := s.with(ctx).Model(&DeviceSession{}).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).Count(&n).Error
+	return n, translate(err)
+}
+
 // LiveSessionOfUser finds a live (not revoked, not expired) session by id that belongs to userID;
 // ErrNotFound otherwise, so that another user's session is indistinguishable from an unknown one.
 func (s *Store) LiveSessionOfUser(ctx context.Context, userID, id string, now time.Time) (*DeviceSession, error) {
@@ -278,6 +293,9 @@ func (s *Store) Prune(ctx context.Context, now, cutoff, eventCutoff time.Time, b
 		{&r.Tokens, `DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE expires_at < ? LIMIT ?)`, []any{now, batch}},
 		{&r.Sessions, `DELETE FROM device_sessions WHERE id IN (SELECT id FROM device_sessions WHERE (revoked_at IS NOT NULL AND revoked_at < ?) OR expires_at < ? LIMIT ?)`, []any{cutoff, cutoff, batch}},
 		{&r.Events, `DELETE FROM security_events WHERE id IN (SELECT id FROM security_events WHERE created_at < ? LIMIT ?)`, []any{eventCutoff, batch}},
+		{&r.Events, `DELETE FROM security_events WHERE id IN (SELECT id FROM (
+			SELECT id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id DESC) AS newer FROM security_events
+		) ranked WHERE newer > ? LIMIT ?)`, []any{EventsKeptPerUser, batch}},
 	}
 	for _, step := range steps {
 		for {

@@ -5,9 +5,11 @@ package models
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -44,6 +46,13 @@ type Options struct {
 
 // Open connects to DATABASE_URL: a postgres:// URL or sqlite:PATH.
 func Open(databaseURL string, opts Options) (*Store, error) {
+	return OpenContext(context.Background(), databaseURL, opts)
+}
+
+// OpenContext is Open with a context that bounds the first PostgreSQL connection. When the server
+// cannot be reached (refused, timed out, starting up), the error wraps ErrUnavailable, so that a
+// caller can wait for it; a wrong password or a missing database is any other error.
+func OpenContext(ctx context.Context, databaseURL string, opts Options) (*Store, error) {
 	dialect, dsn, err := ParseDatabaseURL(databaseURL)
 	if err != nil {
 		return nil, err
@@ -56,9 +65,12 @@ func Open(databaseURL string, opts Options) (*Store, error) {
 	var db *gorm.DB
 	switch dialect {
 	case Postgres:
-		db, err = openPostgres(dsn, cfg, opts)
+		db, err = openPostgres(ctx, dsn, cfg, opts)
 	default:
-		db, err = gorm.Open(sqlite.Open(dsn), cfg)
+		err = restrictSQLiteFile(dsn)
+		if err == nil {
+			db, err = gorm.Open(sqlite.Open(dsn), cfg)
+		}
 		if err == nil {
 			err = limitPool(db, 1, 1)
 		}
@@ -69,7 +81,7 @@ func Open(databaseURL string, opts Options) (*Store, error) {
 	return &Store{db: db, dialect: dialect}, nil
 }
 
-func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*gorm.DB, error) {
+func openPostgres(ctx context.Context, dsn string, cfg *gorm.Config, opts Options) (*gorm.DB, error) {
 	connConfig, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -82,8 +94,18 @@ func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*gorm.DB, error) 
 	sqlDB := stdlib.OpenDB(*connConfig, stdlib.OptionShouldPing(func(_ context.Context, p stdlib.ShouldPingParams) bool {
 		return p.IdleDuration > 30*time.Second
 	}))
+	// The first connection is made here, under ctx, rather than by gorm.Open's ping, which
+	// cannot be cancelled.
+	cfg.DisableAutomaticPing = true
 	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), cfg)
+	if err == nil {
+		err = sqlDB.PingContext(ctx)
+	}
 	if err != nil {
+		sqlDB.Close()
+		if unreachable(err) {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 		return nil, err
 	}
 	size := opts.MaxOpenConns
@@ -91,6 +113,12 @@ func openPostgres(dsn string, cfg *gorm.Config, opts Options) (*gorm.DB, error) 
 		size = 16
 	}
 	return db, limitPool(db, size, size)
+}
+
+// unreachable tells whether a first connection failed in a way that waiting can cure: the server
+// refused it, did not answer in time, or is starting up. A cancelled context is not one of them.
+func unreachable(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(translate(err), ErrUnavailable)
 }
 
 func limitPool(db *gorm.DB, open, idle int) error {
@@ -127,6 +155,91 @@ func ParseDatabaseURL(raw string) (Dialect, string, error) {
 	default:
 		return "", "", fmt.Errorf("DATABASE_URL must start with postgres:// or sqlite:, got %q", redactURL(raw))
 	}
+}
+
+// restrictSQLiteFile keeps the SQLite database, which holds password hashes, to its owner (mode
+// 0600, like the signing keys). SQLite creates a new database with mode 0644 less the umask, and
+// its -wal, -shm and -journal files with the mode of the database file. So a missing database is
+// created empty with 0600 here, before SQLite opens it, and those files follow. An existing one
+// that others may read (made by an earlier version, or by hand) is restricted to its owner, with
+// any -wal, -shm or -journal a crash left; when that chmod fails, Open fails rather than serve
+// from a file anyone on the machine can read. In-memory databases name no file: nothing to do.
+func restrictSQLiteFile(dsn string) error {
+	path, mayCreate := sqliteFile(dsn)
+	if path == "" {
+		return nil
+	}
+	if mayCreate {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		switch {
+		case err == nil:
+			err = f.Chmod(0o600) // exactly 0600, whatever the umask
+			if closeErr := f.Close(); err == nil {
+				err = closeErr
+			}
+			if err != nil {
+				return fmt.Errorf("create database file %s: %w", path, err)
+			}
+			return nil
+		case !errors.Is(err, os.ErrExist):
+			return fmt.Errorf("create database file %s: %w", path, err)
+		}
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		info, err := os.Stat(name)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database file %s: %w", name, err)
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(name, perm&^0o077); err != nil {
+				return fmt.Errorf("database file %s is open to other users (mode %04o) and could not be restricted to its owner: %w", name, perm, err)
+			}
+		}
+	}
+	return nil
+}
+
+// sqliteFile is the file a SQLite DSN from ParseDatabaseURL opens, read as the driver and SQLite
+// read it: a plain name ends at its first "?" (the driver's parameters follow); a "file:" URI has
+// a percent-encoded path, an optional "//" authority, and SQLite's own parameters. It is "" for
+// an in-memory database. mayCreate is false when the URI's mode forbids creating the file.
+func sqliteFile(dsn string) (path string, mayCreate bool) {
+	name, query := dsn, ""
+	if i := strings.IndexByte(dsn, '?'); i >= 1 { // the driver's rule: a leading "?" is part of the name
+		name, query = dsn[:i], dsn[i+1:]
+	}
+	params, _ := url.ParseQuery(query) // what it cannot parse, the driver refuses on open
+	if params.Get("vfs") == "memdb" {
+		return "", false
+	}
+	mayCreate = true
+	if rest, ok := strings.CutPrefix(name, "file:"); ok {
+		rest, _, _ = strings.Cut(rest, "#")
+		if afterSlashes, ok := strings.CutPrefix(rest, "//"); ok {
+			authority, p, found := strings.Cut(afterSlashes, "/")
+			if !found || (authority != "" && authority != "localhost") {
+				return "", false // SQLite refuses it on open
+			}
+			rest = "/" + p
+		}
+		var err error
+		if name, err = url.PathUnescape(rest); err != nil {
+			return "", false // SQLite refuses it on open
+		}
+		switch params.Get("mode") {
+		case "memory":
+			return "", false
+		case "ro", "rw":
+			mayCreate = false
+		}
+	}
+	if name == "" || name == ":memory:" {
+		return "", false
+	}
+	return name, mayCreate
 }
 
 // redactURL keeps a password out of error messages.
@@ -176,9 +289,15 @@ func (s *Store) with(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx
 
 // lockClause is the row lock for reads that precede a write in the same transaction. SQLite has
 // no row locks: its IMMEDIATE transactions already hold the one write lock.
+//
+// On PostgreSQL it is FOR NO KEY UPDATE, not FOR UPDATE: it conflicts with itself and with every
+// UPDATE of the row, but not with the FOR KEY SHARE that a foreign-key check takes on the row it
+// references. FOR UPDATE would make any transaction inserting a row that references the locked
+// one (a security event or a session, for a user) wait for us, and deadlock if we in turn wait
+// for a row it already holds (see TestLockUserDoesNotDeadlockWithForeignKeyChecks).
 func (s *Store) lockClause() string {
 	if s.dialect == Postgres {
-		return " FOR UPDATE"
+		return " FOR NO KEY UPDATE"
 	}
 	return ""
 }

@@ -39,7 +39,11 @@ func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
 	return &u, translate(err)
 }
 
-// LockUser reads a user and, on PostgreSQL, locks the row for the rest of the transaction.
+// LockUser reads a user and, on PostgreSQL, locks the row for the rest of the transaction, so
+// that transactions of one user that take it (and UPDATEs of the user) run one at a time. It does
+// not hold back foreign-key checks of rows referencing the user (see lockClause). Lock order: the
+// user before any of their sessions; a transaction that holds a session row and then waits for
+// the user, or holds several sessions without the user, can deadlock with one that locked the user.
 func (s *Store) LockUser(ctx context.Context, id string) (*User, error) {
 	var u User
 	err := s.with(ctx).Raw(`SELECT * FROM users WHERE id = ?`+s.lockClause(), id).Scan(&u).Error

@@ -16,37 +16,62 @@ import (
 
 // app is what every command builds from the configuration.
 type app struct {
-	cfg   *Config
-	store *models.Store
-	keys  *auth.KeyRing
-	auth  *auth.Service
-	log   *slog.Logger
+	cfg       *Config
+	store     *models.Store
+	keys      *auth.KeyRing
+	passwords *auth.Passwords
+	auth      *auth.Service
+	log       *slog.Logger
 }
 
-// openApp connects to the database and loads the keys; migrate tells whether to bring the schema up to date.
+// openApp connects to the database and loads the keys.
 func openApp(ctx context.Context, cfg *Config, stderr io.Writer, observer auth.Observer) (*app, error) {
 	store, err := models.Open(cfg.DatabaseURL, models.Options{MaxOpenConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, err
 	}
-	keys, err := auth.OpenKeyRing(cfg.KeyDir, rand.Reader, time.Now())
+	a, err := loadApp(cfg, stderr)
 	if err != nil {
 		store.Close()
+		return nil, err
+	}
+	a.useStore(store, observer)
+	return a, nil
+}
+
+// loadApp loads what the service needs besides the database: the signing keys (created on first
+// start) and the password hasher. serve loads them before it waits for the database, so that a
+// key directory it cannot use stops it at once.
+func loadApp(cfg *Config, stderr io.Writer) (*app, error) {
+	keys, err := auth.OpenKeyRing(cfg.KeyDir, rand.Reader, time.Now())
+	if err != nil {
 		return nil, err
 	}
 	passwords, err := auth.NewPasswords(auth.DefaultPasswordParams, rand.Reader, cfg.PasswordConcurrency, 5*time.Second)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
-	svc := auth.New(auth.Config{
-		Issuer: cfg.BaseURL.String(), AccessTTL: cfg.AccessTTL, RefreshIdleTTL: cfg.RefreshIdleTTL,
-		SessionMaxAge: cfg.SessionMaxAge, RefreshGrace: cfg.RefreshGrace, ReauthWindow: cfg.ReauthWindow,
-	}, auth.Deps{Store: store, Keys: keys, Passwords: passwords, Observer: observer})
-	return &app{cfg: cfg, store: store, keys: keys, auth: svc, log: newLogger(cfg.LogFormat, stderr)}, nil
+	return &app{cfg: cfg, keys: keys, passwords: passwords, log: newLogger(cfg.LogFormat, stderr)}, nil
 }
 
-func (a *app) Close() error { return a.store.Close() }
+// useStore builds the auth service on an open store, which the app closes from now on.
+func (a *app) useStore(store *models.Store, observer auth.Observer) {
+	cfg := a.cfg
+	a.store = store
+	a.auth = auth.New(auth.Config{
+		Issuer: cfg.BaseURL.String(), AccessTTL: cfg.AccessTTL, RefreshIdleTTL: cfg.RefreshIdleTTL,
+		SessionMaxAge: cfg.SessionMaxAge, RefreshGrace: cfg.RefreshGrace, ReauthWindow: cfg.ReauthWindow,
+		MaxSessions: cfg.MaxSessions,
+	}, auth.Deps{Store: store, Keys: a.keys, Passwords: a.passwords, Observer: observer, Log: a.log})
+}
+
+// Close closes the store, if the app has one.
+func (a *app) Close() error {
+	if a.store == nil {
+		return nil
+	}
+	return a.store.Close()
+}
 
 // newLogger logs JSON unless asked for text or writing to a terminal.
 func newLogger(format string, w io.Writer) *slog.Logger {

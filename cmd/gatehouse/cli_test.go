@@ -383,6 +383,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"GATEHOUSE_ACCESS_TTL", "-5m"},
 		{"GATEHOUSE_LOGIN_LIMIT_IP", "10"},
 		{"GATEHOUSE_LOGIN_LIMIT_ACCOUNT", "0/15m"},
+		{"GATEHOUSE_SESSION_LIMIT", "60"},
+		{"GATEHOUSE_MAX_SESSIONS", "0"},
 		{"DATABASE_URL", "mysql://x"},
 		{"GATEHOUSE_APP_ORIGINS", "notaurl"},
 		{"GATEHOUSE_APP_ORIGINS", "https://app.example.com/path"},

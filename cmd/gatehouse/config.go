@@ -30,6 +30,8 @@ type Config struct {
 	TrustedProxies      []netip.Prefix
 	LoginLimitAccount   ratelimit.Rate
 	LoginLimitIP        ratelimit.Rate
+	SessionLimit        ratelimit.Rate
+	MaxSessions         int
 	RedisURL            string
 	BodyLimit           int
 	ShutdownTimeout     time.Duration
@@ -116,6 +118,19 @@ var settings = []setting{
 	}},
 	{"GATEHOUSE_LOGIN_LIMIT_ACCOUNT", "login-limit-account", "10/15m", "failed sign-ins allowed per account (N/DURATION)", rateInto(func(c *Config) *ratelimit.Rate { return &c.LoginLimitAccount })},
 	{"GATEHOUSE_LOGIN_LIMIT_IP", "login-limit-ip", "100/15m", "sign-in attempts allowed per client IP (N/DURATION)", rateInto(func(c *Config) *ratelimit.Rate { return &c.LoginLimitIP })},
+	{"GATEHOUSE_SESSION_LIMIT", "session-limit", "60/1m", "refreshes, and sign-out actions, allowed per device session and instance (N/DURATION, or off)", func(c *Config, v string) error {
+		if v == "off" {
+			c.SessionLimit = ratelimit.Rate{}
+			return nil
+		}
+		r, err := ratelimit.ParseRate(v)
+		if err != nil {
+			return err
+		}
+		c.SessionLimit = r
+		return nil
+	}},
+	{"GATEHOUSE_MAX_SESSIONS", "max-sessions", "50", "live device sessions per user; a sign-in past it signs out the least recently used", intInto(func(c *Config) *int { return &c.MaxSessions }, 1)},
 	{"REDIS_URL", "redis-url", "", "optional redis:// URL: rate limits and revocation fan-out shared by instances", func(c *Config, v string) error {
 		if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
 			return fmt.Errorf("%q is not a redis:// URL", v)

@@ -178,6 +178,16 @@ type server struct {
 // until /readyz answers 200, and stops it with SIGTERM when the test ends.
 func startServer(t *testing.T, databaseURL string, extra map[string]string) *server {
 	t.Helper()
+	srv := launchServer(t, databaseURL, extra)
+	if err := srv.waitOK("/readyz", 30*time.Second); err != nil {
+		t.Fatalf("gatehouse serve on %s: %v\n%s", srv.URL, err, srv.logTail(20))
+	}
+	return srv
+}
+
+// launchServer is startServer without the wait: the test decides what to wait for.
+func launchServer(t *testing.T, databaseURL string, extra map[string]string) *server {
+	t.Helper()
 	bin := gatehouseBinary(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)
@@ -219,9 +229,6 @@ func startServer(t *testing.T, databaseURL string, extra map[string]string) *ser
 			t.Logf("last lines of the server's log:\n%s", srv.logTail(30))
 		}
 	})
-	if err := srv.waitReady(30 * time.Second); err != nil {
-		t.Fatalf("gatehouse serve on %s: %v\n%s", srv.URL, err, srv.logTail(20))
-	}
 	return srv
 }
 
@@ -245,11 +252,12 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func (srv *server) waitReady(timeout time.Duration) error {
+// waitOK polls GET path until it answers 200, the process exits, or timeout passes.
+func (srv *server) waitOK(path string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	last := "no answer"
 	for time.Now().Before(deadline) {
-		resp, err := srv.client.Get(srv.URL + "/readyz")
+		resp, err := srv.client.Get(srv.URL + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -265,7 +273,7 @@ func (srv *server) waitReady(timeout time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("/readyz not 200 after %v (last: %s)", timeout, last)
+	return fmt.Errorf("%s not 200 after %v (last: %s)", path, timeout, last)
 }
 
 // signal sends sig to the server process.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"runtime/pprof"
@@ -37,17 +38,52 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		}
 		defer stop()
 	}
-	obs := &observer{}
-	a, err := openApp(ctx, cfg, stderr, obs)
+	a, err := loadApp(cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if _, err := a.store.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	tracked := newTrackingListener(ln)
+	port := newHandoff(tracked)
+	defer port.Close()
+	httpCfg := handlers.Config{
+		BaseURL: cfg.BaseURL, AppOrigins: cfg.AppOrigins, TrustedProxies: cfg.TrustedProxies, SignupEnabled: cfg.Signup,
+		BodyLimit: cfg.BodyLimit, LoginLimitAccount: cfg.LoginLimitAccount, LoginLimitIP: cfg.LoginLimitIP,
+		SessionLimit: cfg.SessionLimit,
+	}
+
+	// The port answers from the start. While PostgreSQL cannot be reached, a stand-in does
+	// (/healthz 200, /readyz 503, 503 unavailable for the rest) and the database is tried again
+	// until it answers; connections that arrive during the swap wait for the full app.
+	var stand *standIn
+	store, err := openStore(ctx, cfg)
+	if worthWaitingFor(cfg, err) {
+		stand = startStandIn(ctx, handlers.Unavailable(httpCfg, a.log), port.lend())
+		store, err = waitForDatabase(stand.ctx, cfg, a.log, err)
+		stand.retire(cfg.ShutdownTimeout)
+	}
+	if err != nil && ctx.Err() != nil {
+		return stopBeforeServing(a.log, port, tracked, stand)
+	}
+	if stand != nil {
+		defer func() {
+			if err := stand.wait(); err != nil {
+				a.log.Warn("stand-in did not stop cleanly", "error", err)
+			}
+		}()
+	}
+	if err != nil {
+		return err
+	}
+	obs := &observer{}
+	a.useStore(store, obs)
 
 	// Revocation checks of bearer tokens answer from a cache that every change invalidates.
 	obs.cache = revocation.New(a.store, time.Minute)
@@ -66,7 +102,8 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		}
 		client := redis.NewClient(opts)
 		defer client.Close()
-		limiter = ratelimit.NewRedis(client)
+		// While Redis is down, limits hold per instance rather than not at all.
+		limiter = ratelimit.NewFallback(ratelimit.NewRedis(client), limiter, a.log)
 		obs.redis = revocation.NewRedis(client, obs.cache, a.log)
 		go obs.redis.Subscribe(ctx)
 	}
@@ -77,23 +114,15 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	obs.metrics = metrics.New(sqlDB.Stats, a.store.CountLiveSessions, obs.cache.Live)
 
-	server := handlers.New(handlers.Config{
-		BaseURL: cfg.BaseURL, AppOrigins: cfg.AppOrigins, TrustedProxies: cfg.TrustedProxies, SignupEnabled: cfg.Signup,
-		BodyLimit: cfg.BodyLimit, LoginLimitAccount: cfg.LoginLimitAccount, LoginLimitIP: cfg.LoginLimitIP,
-	}, handlers.Deps{Auth: a.auth, Limiter: limiter, Log: a.log, Metrics: obs.metrics}, a.keys.CSRFKey())
+	server := handlers.New(httpCfg, handlers.Deps{Auth: a.auth, Limiter: limiter, Log: a.log, Metrics: obs.metrics}, a.keys.CSRFKey())
 
 	if cfg.PruneInterval > 0 {
 		go every(ctx, cfg.PruneInterval, func() { a.prune(ctx) })
 	}
 	go every(ctx, 30*time.Second, a.reloadKeys)
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	tracked := newTrackingListener(ln)
 	listenErr := make(chan error, 1)
-	go func() { listenErr <- server.Listener(tracked) }()
+	go func() { listenErr <- server.Listener(port) }()
 	a.log.Info("gatehouse serving", "addr", cfg.Addr, "base_url", cfg.BaseURL.String(), "database", string(a.store.Dialect()))
 
 	select {
@@ -106,10 +135,29 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	stopped := make(chan struct{})
 	defer close(stopped)
 	go closeSilentUntil(tracked, stopped)
+	port.Close() // new connections are refused even if the server has not taken the port yet
 	if err := server.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	a.auth.Wait() // the writes done after answering (failed sign-in events)
 	a.log.Info("stopped")
+	return nil
+}
+
+// stopBeforeServing is a stop asked for before the database answered: new connections are
+// refused at once, silent ones closed, and the stand-in (if any) finishes its answers in flight.
+func stopBeforeServing(log *slog.Logger, port *handoff, tracked *trackingListener, stand *standIn) error {
+	log.Info("stopping before the database answered")
+	port.Close()
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go closeSilentUntil(tracked, stopped)
+	if stand != nil {
+		if err := stand.wait(); err != nil {
+			return err
+		}
+	}
+	log.Info("stopped")
 	return nil
 }
 

@@ -46,6 +46,10 @@ func (s *Service) signAccess(userID, sessionID string, version int64, now time.T
 	return signed, expires, nil
 }
 
+// MaxClockSkew is how far ahead of this instance's clock an access token's iat may be: instances
+// whose clocks differ a little must accept each other's fresh tokens. Expiry gets no leeway.
+const MaxClockSkew = time.Minute
+
 // parseAccess checks an access token's signature, algorithm, issuer and expiry, not revocation.
 func (s *Service) parseAccess(raw string) (*AccessClaims, error) {
 	if c, ok := s.verified.get(raw, s.now()); ok {
@@ -56,7 +60,6 @@ func (s *Service) parseAccess(raw string) (*AccessClaims, error) {
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(s.cfg.Issuer),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(s.now),
 	)
 	switch {
@@ -67,6 +70,10 @@ func (s *Service) parseAccess(raw string) (*AccessClaims, error) {
 		return nil, ErrInvalidToken
 	}
 	if claims.Subject == "" || claims.SessionID == "" || claims.Version < 1 {
+		return nil, ErrInvalidToken
+	}
+	// iat may be a little ahead of this instance's clock: another instance signed it.
+	if claims.IssuedAt == nil || claims.IssuedAt.After(s.now().Add(MaxClockSkew)) {
 		return nil, ErrInvalidToken
 	}
 	s.verified.put(raw, &claims)

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -25,7 +26,11 @@ type Config struct {
 	SessionMaxAge  time.Duration // a device session's absolute lifetime
 	RefreshGrace   time.Duration // the idempotent-retry window of token rule 2
 	ReauthWindow   time.Duration // how recent a password entry sensitive actions need (0: never ask)
+	MaxSessions    int           // live device sessions per user; a sign-in past it signs out the least recently used (0: DefaultMaxSessions)
 }
+
+// DefaultMaxSessions is the per-user cap on live device sessions when none is configured.
+const DefaultMaxSessions = 50
 
 // Service is the auth domain over one store.
 type Service struct {
@@ -39,6 +44,9 @@ type Service struct {
 	observer  Observer
 	states    AccessStates
 	verified  *verifiedTokens
+	log       *slog.Logger
+	// background counts writes done after a request's answer (failed sign-in events).
+	background sync.WaitGroup
 
 	reloadMu   sync.Mutex
 	lastReload time.Time
@@ -60,6 +68,7 @@ type Deps struct {
 	Now       func() time.Time
 	Rand      io.Reader
 	Observer  Observer
+	Log       *slog.Logger // nil: slog.Default()
 }
 
 // New builds the service.
@@ -70,10 +79,16 @@ func New(cfg Config, d Deps) *Service {
 	if d.Rand == nil {
 		d.Rand = rand.Reader
 	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
 	return &Service{
 		store: d.Store, cfg: cfg, keys: d.Keys, successor: successorKey(d.Keys.derive("refresh-successor")),
 		passwords: d.Passwords, now: d.Now, rand: d.Rand, observer: d.Observer, states: d.Store,
-		verified: newVerifiedTokens(50000),
+		verified: newVerifiedTokens(50000), log: d.Log,
 	}
 }
 
@@ -98,6 +113,9 @@ func (s *Service) reloadKeysAllowed() bool {
 	s.lastReload = now
 	return true
 }
+
+// Wait returns once the writes the service does after answering (failed sign-in events) are done.
+func (s *Service) Wait() { s.background.Wait() }
 
 // Ready tells whether the database answers.
 func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }

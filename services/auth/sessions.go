@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"gatehouse/models"
 )
@@ -29,6 +30,9 @@ func (s *Service) User(ctx context.Context, userID string) (*models.User, error)
 // SignOutDevice signs out one of the user's sessions; ErrNotFound for an unknown, already
 // signed-out or another user's session.
 func (s *Service) SignOutDevice(ctx context.Context, userID, sessionID, ip string) error {
+	if !wellFormedID(sessionID) {
+		return ErrNotFound
+	}
 	now := s.clock()
 	err := s.store.InTx(ctx, func(tx *models.Store) error {
 		d, err := tx.LiveSessionOfUser(ctx, userID, sessionID, now)
@@ -61,9 +65,17 @@ func (s *Service) SignOutOthers(ctx context.Context, p *Principal, ip string) er
 	now := s.clock()
 	var ids []string
 	err := s.store.InTx(ctx, func(tx *models.Store) error {
+		// The user's row first, as every transaction that touches several of their sessions
+		// does: two of them then never lock the sessions in opposite orders.
+		if _, err := tx.LockUser(ctx, p.UserID); err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
 		var err error
 		if ids, err = tx.RevokeUserSessions(ctx, p.UserID, p.SessionID, models.EventSignedOutOthers, now); err != nil {
 			return err
+		}
+		if len(ids) == 0 {
+			return nil // nothing changed, nothing to record
 		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: p.UserID, SessionID: p.SessionID, Kind: models.EventSignedOutOthers, IP: ip, CreatedAt: now})
 	})
@@ -102,6 +114,9 @@ func (s *Service) revokeEverything(ctx context.Context, userID, sessionID, kind,
 
 // RenameDevice sets the name of one of the user's live sessions.
 func (s *Service) RenameDevice(ctx context.Context, userID, sessionID, name string) error {
+	if !wellFormedID(sessionID) {
+		return ErrNotFound
+	}
 	name, err := ValidateDeviceName("name", name)
 	if err != nil {
 		return err
@@ -144,8 +159,9 @@ func (s *Service) Logout(ctx context.Context, presented, ip string) error {
 }
 
 // ChangePassword checks the current password, stores the new one, bumps token_version and signs
-// out every other device. This device stays signed in: it gets a new access token with the new
-// version (its refresh token stays valid).
+// out every device, this one too: no token issued before the change works anywhere after it, not
+// even a copy of this browser's own refresh token. This device goes on in a new session (same
+// device id and name), whose tokens the caller stores.
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next, confirm, ip string) (*Issued, error) {
 	if err := validatePassword("new_password", next); err != nil {
 		return nil, err
@@ -155,64 +171,93 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	}
 	user, err := s.store.UserByID(ctx, p.UserID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read user: %w", err)
 	}
-	ok, err := s.passwords.Check(ctx, user.PasswordHash, current)
-	if err != nil {
+	if err := s.checkCurrentPassword(ctx, user, current, "current_password", "That is not your current password.", ip); err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, invalid("current_password", "That is not your current password.")
 	}
 	hash, err := s.passwords.Hash(ctx, next)
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock()
 	var (
 		version int64
-		ids     []string
+		ended   []string
+		started *newSession
 	)
 	err = s.store.InTx(ctx, func(tx *models.Store) error {
+		now := s.clock()
 		var err error
 		if version, err = tx.SetPassword(ctx, p.UserID, hash, now); err != nil {
+			return fmt.Errorf("set password: %w", err)
+		}
+		this, err := tx.LiveSessionOfUser(ctx, p.UserID, p.SessionID, now)
+		if err != nil {
+			return fmt.Errorf("read this session: %w", err)
+		}
+		if ended, err = tx.RevokeUserSessions(ctx, p.UserID, "", models.EventPasswordChanged, now); err != nil {
+			return fmt.Errorf("revoke sessions: %w", err)
+		}
+		client := Client{DeviceID: this.DeviceID, DeviceName: this.DeviceName, UserAgent: this.UserAgent, IP: ip}
+		if started, _, err = s.startSessionInTx(ctx, tx, p.UserID, client); err != nil {
 			return err
 		}
-		if ids, err = tx.RevokeUserSessions(ctx, p.UserID, p.SessionID, models.EventPasswordChanged, now); err != nil {
-			return err
-		}
-		if err := tx.MarkAuthenticated(ctx, p.SessionID, now); err != nil {
-			return err
-		}
-		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: p.UserID, SessionID: p.SessionID, Kind: models.EventPasswordChanged, IP: ip, CreatedAt: now})
+		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: p.UserID, SessionID: started.row.ID, DeviceName: this.DeviceName, Kind: models.EventPasswordChanged, IP: ip, CreatedAt: now})
 	})
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, ErrSessionRevoked
+	}
 	if err != nil {
 		return nil, err
 	}
-	s.revoked(p.UserID, append(ids, p.SessionID)...)
-	access, expires, err := s.signAccess(p.UserID, p.SessionID, version, now)
-	if err != nil {
-		return nil, err
-	}
-	return &Issued{UserID: p.UserID, SessionID: p.SessionID, AccessToken: access, AccessExpiresAt: expires}, nil
+	s.revoked(p.UserID, ended...)
+	return s.issueStarted(p.UserID, version, started)
 }
 
 // ConfirmPassword re-authenticates the user on this device for sensitive actions.
-func (s *Service) ConfirmPassword(ctx context.Context, p *Principal, password string) error {
+func (s *Service) ConfirmPassword(ctx context.Context, p *Principal, password, ip string) error {
 	user, err := s.store.UserByID(ctx, p.UserID)
 	if err != nil {
+		return fmt.Errorf("read user: %w", err)
+	}
+	if err := s.checkCurrentPassword(ctx, user, password, "password", "That is not your password.", ip); err != nil {
 		return err
 	}
+	if err := s.store.MarkAuthenticated(ctx, p.SessionID, s.clock()); err != nil {
+		return fmt.Errorf("mark authenticated: %w", err)
+	}
+	s.revoked(p.UserID, p.SessionID)
+	return nil
+}
+
+// checkCurrentPassword checks a signed-in user's password; a wrong one is recorded as a security
+// event and answered with a ValidationError that wraps ErrWrongPassword.
+func (s *Service) checkCurrentPassword(ctx context.Context, user *models.User, password, field, message, ip string) error {
 	ok, err := s.passwords.Check(ctx, user.PasswordHash, password)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return invalid("password", "That is not your password.")
+	if ok {
+		return nil
 	}
-	if err := s.store.MarkAuthenticated(ctx, p.SessionID, s.clock()); err != nil {
-		return err
+	event := &models.SecurityEvent{UserID: user.ID, Kind: models.EventPasswordCheckFailed, IP: ip, CreatedAt: s.clock()}
+	if err := s.store.RecordEvent(ctx, event); err != nil {
+		return fmt.Errorf("record failed password check: %w", err)
 	}
-	s.revoked(p.UserID, p.SessionID)
-	return nil
+	return wrongPassword(field, message)
+}
+
+// wellFormedID tells whether id could be one Gatehouse made (newID: 16 random bytes, base64url),
+// so that no other outside value, such as invalid UTF-8, reaches a query.
+func wellFormedID(id string) bool {
+	if len(id) != 22 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

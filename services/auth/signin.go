@@ -15,7 +15,10 @@ import (
 
 // Client describes the device a request comes from.
 type Client struct {
-	DeviceID   string // stable per device: the device cookie or X-Device-Id
+	DeviceID string // stable per device: the device cookie or X-Device-Id
+	// Replaces is the device id whose live session this sign-in replaces, when it differs from
+	// DeviceID: a browser gets a new device cookie at each sign-in, so a planted one is worthless.
+	Replaces   string
 	DeviceName string // optional name the app or user gives the device
 	UserAgent  string
 	IP         string
@@ -33,6 +36,9 @@ type Issued struct {
 
 // NormalizeEmail trims and lower-cases an email and checks that it is one.
 func NormalizeEmail(raw string) (string, error) {
+	if len(raw) > 1024 || !utf8.ValidString(raw) {
+		return "", invalid("email", "Enter a valid email address, like name@example.com.")
+	}
 	email := strings.ToLower(strings.TrimSpace(raw))
 	if email == "" {
 		return "", invalid("email", "Enter your email address.")
@@ -44,15 +50,17 @@ func NormalizeEmail(raw string) (string, error) {
 	return email, nil
 }
 
-// ValidateDeviceName checks a device name: 1 to 64 characters, no control characters.
+// ValidateDeviceName checks a device name: 1 to 64 characters, no control or format characters.
 func ValidateDeviceName(field, name string) (string, error) {
+	if len(name) > 1024 || !utf8.ValidString(name) {
+		return "", invalid(field, "Use 1 to 64 characters.")
+	}
 	name = strings.TrimSpace(name)
-	n := utf8.RuneCountInString(name)
-	if n == 0 || n > 64 || !utf8.ValidString(name) {
+	if n := utf8.RuneCountInString(name); n == 0 || n > 64 {
 		return "", invalid(field, "Use 1 to 64 characters.")
 	}
 	if hasControl(name) {
-		return "", invalid(field, "Use 1 to 64 characters without control characters.")
+		return "", invalid(field, "Use 1 to 64 characters without control or text-direction characters.")
 	}
 	return name, nil
 }
@@ -60,7 +68,7 @@ func ValidateDeviceName(field, name string) (string, error) {
 // SignIn checks email and password and starts a session on the client's device, replacing any
 // earlier session of that device. Every failure is ErrInvalidCredentials, after the same work.
 func (s *Service) SignIn(ctx context.Context, email, password string, c Client) (*Issued, error) {
-	user, err := s.authenticate(ctx, email, password)
+	user, err := s.authenticate(ctx, email, password, c.IP)
 	if err != nil {
 		s.loginOutcome(outcomeOf(err))
 		return nil, err
@@ -84,7 +92,7 @@ func outcomeOf(err error) string {
 	}
 }
 
-func (s *Service) authenticate(ctx context.Context, rawEmail, password string) (*models.User, error) {
+func (s *Service) authenticate(ctx context.Context, rawEmail, password, ip string) (*models.User, error) {
 	email, emailErr := NormalizeEmail(rawEmail)
 	var user *models.User
 	hash := "" // unknown email: Check compares against the dummy hash, taking the same time
@@ -101,10 +109,29 @@ func (s *Service) authenticate(ctx context.Context, rawEmail, password string) (
 	if err != nil {
 		return nil, err
 	}
+	if !ok && user != nil {
+		s.recordFailedSignIn(ctx, user.ID, ip)
+	}
 	if !ok || user == nil || user.Disabled() {
 		return nil, ErrInvalidCredentials
 	}
 	return user, nil
+}
+
+// recordFailedSignIn records a wrong password for an existing account. It is written after the
+// answer, off the request's path, so that a known email takes no longer to refuse than an
+// unknown one (no enumeration by timing).
+func (s *Service) recordFailedSignIn(ctx context.Context, userID, ip string) {
+	now := s.clock()
+	ctx = context.WithoutCancel(ctx)
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		err := s.store.RecordEvent(ctx, &models.SecurityEvent{UserID: userID, Kind: models.EventSignInFailed, IP: ip, CreatedAt: now})
+		if err != nil && s.log != nil {
+			s.log.Warn("could not record a failed sign-in", "error", err)
+		}
+	}()
 }
 
 // SignUp creates an account and signs it in on the client's device.
@@ -119,19 +146,60 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 // startSession creates a device session and its first refresh token in one transaction,
 // replacing the device's earlier session so that the devices list shows each device once.
 func (s *Service) startSession(ctx context.Context, user *models.User, c Client) (*Issued, error) {
+	var (
+		started *newSession
+		ended   []string
+		version int64
+	)
+	err := s.store.InTx(ctx, func(tx *models.Store) error {
+		// Sign-ins of one user queue here, so two at once on one device cannot both find no
+		// live session and then collide on the one-live-session-per-device index.
+		locked, err := tx.LockUser(ctx, user.ID)
+		if err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
+		// The password was checked against the row read before the lock: a password change or
+		// a disable that committed since then wins, and this sign-in fails as a wrong one would.
+		if locked.PasswordHash != user.PasswordHash || locked.Disabled() {
+			return ErrInvalidCredentials
+		}
+		version = locked.TokenVersion
+		started, ended, err = s.startSessionInTx(ctx, tx, user.ID, c)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.revoked(user.ID, ended...)
+	return s.issueStarted(user.ID, version, started)
+}
+
+// newSession is a device session created in a transaction, with the refresh token it starts with.
+type newSession struct {
+	row   *models.DeviceSession
+	token string
+}
+
+// startSessionInTx creates a device session inside tx, which holds the user's row lock: it ends
+// the live session of the device it replaces, and the least recently used ones past the per-user
+// cap. It returns the new session and the ids of the sessions it ended.
+func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, userID string, c Client) (*newSession, []string, error) {
 	now := s.clock()
 	token, err := newRefreshToken(s.rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id, err := s.newID()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.DeviceID == "" {
 		if c.DeviceID, err = s.newID(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+	}
+	if c.Replaces == "" {
+		c.Replaces = c.DeviceID
 	}
 	userAgent := cleanText(c.UserAgent, 512)
 	name := c.DeviceName
@@ -139,43 +207,75 @@ func (s *Service) startSession(ctx context.Context, user *models.User, c Client)
 		name = DefaultDeviceName(userAgent)
 	}
 	expires := now.Add(s.cfg.SessionMaxAge)
-	session := &models.DeviceSession{
-		ID: id, UserID: user.ID, DeviceID: c.DeviceID, DeviceName: name, UserAgent: userAgent,
+	row := &models.DeviceSession{
+		ID: id, UserID: userID, DeviceID: c.DeviceID, DeviceName: name, UserAgent: userAgent,
 		CreatedIP: c.IP, LastIP: c.IP, CreatedAt: now, LastUsedAt: now, ExpiresAt: expires, AuthenticatedAt: now,
 		TokenHash: hashToken(token), TokenExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), expires),
 	}
-	var replaced string
-	err = s.store.InTx(ctx, func(tx *models.Store) error {
-		// Sign-ins of one user queue here, so two at once on one device cannot both find no
-		// live session and then collide on the one-live-session-per-device index.
-		if _, err := tx.LockUser(ctx, user.ID); err != nil {
-			return err
+	var ended []string
+	for _, device := range []string{c.Replaces, c.DeviceID} {
+		old, err := tx.LiveSessionOnDevice(ctx, userID, device)
+		if errors.Is(err, models.ErrNotFound) {
+			continue
 		}
-		if old, err := tx.LiveSessionOnDevice(ctx, user.ID, c.DeviceID); err == nil {
-			if _, err := tx.RevokeSession(ctx, old.ID, "replaced", now); err != nil {
-				return err
-			}
-			replaced = old.ID
-		} else if !errors.Is(err, models.ErrNotFound) {
-			return err
+		if err != nil {
+			return nil, nil, fmt.Errorf("find the device's session: %w", err)
 		}
-		if err := tx.CreateSession(ctx, session); err != nil {
-			return fmt.Errorf("create session: %w", err)
+		if _, err := tx.RevokeSession(ctx, old.ID, "replaced", now); err != nil {
+			return nil, nil, fmt.Errorf("replace session %s: %w", old.ID, err)
 		}
-		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: user.ID, SessionID: id, DeviceName: name, Kind: models.EventSignedIn, IP: c.IP, CreatedAt: now})
-	})
+		ended = append(ended, old.ID)
+	}
+	evicted, err := s.evictPastCap(ctx, tx, userID, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	ended = append(ended, evicted...)
+	if err := tx.CreateSession(ctx, row); err != nil {
+		return nil, nil, fmt.Errorf("create session: %w", err)
+	}
+	if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: userID, SessionID: id, DeviceName: name, Kind: models.EventSignedIn, IP: c.IP, CreatedAt: now}); err != nil {
+		return nil, nil, fmt.Errorf("record sign-in: %w", err)
+	}
+	return &newSession{row: row, token: token}, ended, nil
+}
+
+// evictPastCap signs out the user's least recently used sessions so that, with the one about to
+// start, at most MaxSessions are live: a new sign-in always works, and the oldest device goes.
+func (s *Service) evictPastCap(ctx context.Context, tx *models.Store, userID string, now time.Time) ([]string, error) {
+	live, err := tx.CountUserLiveSessions(ctx, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("count sessions: %w", err)
+	}
+	over := int(live) - s.cfg.MaxSessions + 1
+	if over <= 0 {
+		return nil, nil
+	}
+	oldest, err := tx.LeastRecentlyUsedSessions(ctx, userID, now, over)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions past the cap: %w", err)
+	}
+	var ids []string
+	for _, d := range oldest {
+		if _, err := tx.RevokeSession(ctx, d.ID, models.EventSessionEvicted, now); err != nil {
+			return nil, fmt.Errorf("evict session %s: %w", d.ID, err)
+		}
+		if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: userID, SessionID: d.ID, DeviceName: d.DeviceName, Kind: models.EventSessionEvicted, CreatedAt: now}); err != nil {
+			return nil, fmt.Errorf("record eviction: %w", err)
+		}
+		ids = append(ids, d.ID)
+	}
+	return ids, nil
+}
+
+// issueStarted signs the first access token of a session started in a committed transaction.
+func (s *Service) issueStarted(userID string, version int64, n *newSession) (*Issued, error) {
+	access, accessExpires, err := s.signAccess(userID, n.row.ID, version, n.row.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
-	if replaced != "" {
-		s.revoked(user.ID, replaced)
-	}
-	access, accessExpires, err := s.signAccess(user.ID, id, user.TokenVersion, now)
-	if err != nil {
-		return nil, err
-	}
-	return &Issued{UserID: user.ID, SessionID: id, AccessToken: access, AccessExpiresAt: accessExpires,
-		RefreshToken: token, RefreshExpiresAt: session.TokenExpiresAt}, nil
+	return &Issued{UserID: userID, SessionID: n.row.ID, AccessToken: access, AccessExpiresAt: accessExpires,
+		RefreshToken: n.token, RefreshExpiresAt: n.row.TokenExpiresAt}, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -189,7 +289,7 @@ func minTime(a, b time.Time) time.Time {
 // (PostgreSQL refuses NUL), at most n bytes.
 func cleanText(s string, n int) string {
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
+		if r == utf8.RuneError || hasControl(string(r)) {
 			return -1
 		}
 		return r
@@ -200,5 +300,11 @@ func cleanText(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "")
 }
 
-// hasControl tells whether s holds control characters.
-func hasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
+// hasControl tells whether s holds control characters or invisible format characters
+// (Unicode Cf: bidirectional overrides such as U+202E, which make a name read backwards, and
+// zero-width marks). The zero-width joiner stays allowed: emoji sequences are made with it.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && r != '\u200d')
+	})
+}

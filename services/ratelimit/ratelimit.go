@@ -50,6 +50,9 @@ type Limiter interface {
 	Hit(ctx context.Context, key string, r Rate) (Decision, error)
 	// Peek tells whether one more event for key would be within the rate, without counting it.
 	Peek(ctx context.Context, key string, r Rate) (Decision, error)
+	// Undo takes back one event counted by Hit: an attempt reserved before a check that then
+	// turned out not to count (a right password).
+	Undo(ctx context.Context, key string) error
 }
 
 // Memory is a Limiter for one instance.
@@ -78,6 +81,16 @@ func (m *Memory) Hit(_ context.Context, key string, r Rate) (Decision, error) {
 // Peek implements Limiter.
 func (m *Memory) Peek(_ context.Context, key string, r Rate) (Decision, error) {
 	return m.decide(key, r, 0), nil
+}
+
+// Undo implements Limiter.
+func (m *Memory) Undo(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w := m.windows[key]; w != nil && w.count > 0 {
+		w.count--
+	}
+	return nil
 }
 
 func (m *Memory) decide(key string, r Rate, add int) Decision {
@@ -154,6 +167,17 @@ func (l *Redis) Peek(ctx context.Context, key string, r Rate) (Decision, error) 
 	}
 	return Decision{Allowed: true}, nil
 }
+
+// Undo implements Limiter. A key that expired meanwhile is left alone rather than made negative.
+func (l *Redis) Undo(ctx context.Context, key string) error {
+	k := l.prefix + key
+	if err := undoScript.Run(ctx, l.client, []string{k}).Err(); err != nil && err != redis.Nil {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	return nil
+}
+
+var undoScript = redis.NewScript(`if (tonumber(redis.call("GET", KEYS[1]) or "0") > 0) then return redis.call("DECR", KEYS[1]) end return 0`)
 
 func positive(d, fallback time.Duration) time.Duration {
 	if d <= 0 {

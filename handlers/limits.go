@@ -1,0 +1,90 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"gatehouse/services/auth"
+	"gatehouse/services/ratelimit"
+)
+
+// checkPassword runs one password check under the limits every password check shares (sign-in
+// page and API, the re-authentication prompt, the password change): attempts per client IP, and
+// attempts per account. The account's attempt is reserved before the check runs and given back
+// when the password turns out right, so N concurrent guesses evaluate at most the limit and one
+// account can never hold more than that many of the argon2 slots.
+func (s *Server) checkPassword(c *fiber.Ctx, email string, check func() error) error {
+	if err := s.limit(c, s.limiter.Hit, ratelimit.IPKey("password-ip", s.ip(c)), s.cfg.LoginLimitIP); err != nil {
+		return err
+	}
+	account := ratelimit.Key("password-account", email)
+	if err := s.limit(c, s.limiter.Hit, account, s.cfg.LoginLimitAccount); err != nil {
+		return err
+	}
+	err := check()
+	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrWrongPassword) {
+		return err // the attempt stays counted
+	}
+	if uerr := s.limiter.Undo(ctxOf(c), account); uerr != nil {
+		s.log.Warn("rate limiter: could not give back an attempt", "request_id", requestID(c), "error", uerr)
+	}
+	return err
+}
+
+// limit asks the limiter and turns a refusal into 429 rate_limited with Retry-After. The shared
+// limiter falls back to a local one while Redis is down (ratelimit.Fallback); should a limiter
+// still fail, the request goes on and the failure is logged.
+func (s *Server) limit(c *fiber.Ctx, ask func(context.Context, string, ratelimit.Rate) (ratelimit.Decision, error), key string, r ratelimit.Rate) error {
+	d, err := ask(ctxOf(c), key, r)
+	if err != nil {
+		s.log.Warn("rate limiter unavailable: request allowed", "request_id", requestID(c), "error", err)
+		return nil
+	}
+	if !d.Allowed {
+		return rateLimited(d.RetryAfter)
+	}
+	return nil
+}
+
+func rateLimited(wait time.Duration) *APIError {
+	secs := int(wait/time.Second) + 1
+	return &APIError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: "Too many attempts. Try again in " + strconv.Itoa(secs) + " seconds.", RetryAfter: secs}
+}
+
+// sessionLimit bounds how often one device session may refresh or sign devices out
+// (GATEHOUSE_SESSION_LIMIT), so that one signed-in client cannot grow the token history or the
+// security events without bound. It counts in this instance's memory: the hot refresh path takes
+// no extra round trip, and across N instances the bound is N times the rate.
+func (s *Server) sessionLimit(c *fiber.Ctx, key string) error {
+	if s.cfg.SessionLimit.N == 0 {
+		return nil
+	}
+	d, _ := s.sessions.Hit(ctxOf(c), key, s.cfg.SessionLimit)
+	if !d.Allowed {
+		return rateLimited(d.RetryAfter)
+	}
+	return nil
+}
+
+// refreshLimitKey names the counter of a refresh: its device, which a refresh must present to
+// succeed (rotation checks it), or the client's network when it names none.
+func refreshLimitKey(device, ip string) string {
+	if device != "" {
+		return ratelimit.Key("refresh-device", device)
+	}
+	return ratelimit.IPKey("refresh-ip", ip)
+}
+
+// sessionActions limits the sign-out actions of the signed-in session (after bearer or pageSession).
+func (s *Server) sessionActions(c *fiber.Ctx) error {
+	if p := principal(c); p != nil {
+		if err := s.sessionLimit(c, "session-actions:"+p.SessionID); err != nil {
+			return err
+		}
+	}
+	return c.Next()
+}
