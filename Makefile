@@ -17,10 +17,21 @@ export GATEHOUSE_TEST_REDIS := redis://127.0.0.1:6379/0
 endif
 endif
 
-.PHONY: run build test test-unit test-property test-pg test-faults e2e e2e-setup bench fuzz fuzz-short generate lint fmt
+.PHONY: run mail mailpit build test test-unit test-property test-pg test-faults e2e e2e-setup screenshots bench fuzz fuzz-short generate lint fmt
 
-run: ## serve the portal on 127.0.0.1:8080 with the embedded SQLite default
+run: ## serve the portal on 127.0.0.1:8080 with the embedded SQLite default (GATEHOUSE_ADDR=127.0.0.1:9000 make run to move it)
+	@echo "Gatehouse: open http://$${GATEHOUSE_ADDR:-127.0.0.1:8080}/ (mail goes to this log unless GATEHOUSE_SMTP_URL is set; see make mail)"
 	$(GO) run ./cmd/gatehouse serve
+
+MAILPIT_VERSION = v1.33.1
+MAILPIT = $(HOME)/.cache/gatehouse/bin/mailpit
+mailpit: ## build Mailpit (a local SMTP server with a web inbox) once, into ~/.cache/gatehouse/bin
+	@test -x $(MAILPIT) || { echo "building Mailpit $(MAILPIT_VERSION) (a few minutes, once)"; GOBIN=$(HOME)/.cache/gatehouse/bin $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION); }
+
+mail: mailpit ## the portal with its mail delivered to Mailpit: inbox at http://127.0.0.1:8025
+	@$(MAILPIT) --smtp 127.0.0.1:1025 --listen 127.0.0.1:8025 --quiet & mp=$$!; trap "kill $$mp" EXIT; \
+	echo "Mailpit inbox: http://127.0.0.1:8025"; \
+	GATEHOUSE_SMTP_URL=smtp://127.0.0.1:1025 $(GO) run ./cmd/gatehouse serve
 
 build:
 	$(GO) build -o bin/gatehouse ./cmd/gatehouse
@@ -52,6 +63,10 @@ e2e: ## the Playwright suite in Chromium; prepares Chromium and the driver first
 	@if [ "$$CI" = "true" ]; then bash .ci/e2e-setup.sh; \
 	elif ! bash .ci/e2e-setup.sh; then echo "e2e: skipped (.ci/e2e-setup.sh could not install Chromium or the Playwright driver: run it as root once)"; exit 0; fi
 	$(GO) test -count=1 -timeout 10m ./e2e/
+
+screenshots: ## rewrite docs/screenshots/*.png from the browser suite's SQLite run (the only way the suite writes under docs/)
+	bash .ci/e2e-setup.sh
+	E2E_DOC_SCREENSHOTS=1 $(GO) test -count=1 -timeout 10m -run '/sqlite' ./e2e/
 
 bench: ## refresh, /api/me and login throughput against the local PostgreSQL; prints a table
 	$(GO) run ./cmd/gatehouse-bench -database-url '$(PG_URL)'

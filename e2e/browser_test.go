@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/playwright-community/playwright-go"
+
+	"gatehouse/cmd/gatehouse/harness"
 )
 
 const (
@@ -80,7 +82,8 @@ func runSuite(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	suite.tmp = tmp
-	if suite.binary, err = buildGatehouse(tmp); err != nil {
+	defer harness.RemoveBuild()
+	if _, err := harness.Build(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}

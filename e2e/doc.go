@@ -4,7 +4,8 @@
 // time: `.ci/e2e-setup.sh` (or `make e2e`) prepares the driver and chromium.
 //
 // The stories (one Test function each, run per database as subtests "sqlite"
-// and "postgres") start the real binary, which TestMain builds once:
+// and "postgres") start the real binary, which TestMain builds once through
+// gatehouse/cmd/gatehouse/harness (the repository's one process harness):
 //
 //	TestSignUpLandsOnYourDevices           devices_test.go
 //	TestRenamedDeviceShowsOnBoth           devices_test.go
@@ -16,6 +17,7 @@
 //	TestFormFromAnotherSiteIsRefused       csrf_test.go
 //	TestKeyboardOnlySignIn                 access_test.go
 //	TestWorksWithoutJavaScript             access_test.go
+//	TestInfra                              infra_test.go (the browser tooling itself, on the portal)
 //
 // Servers and accounts (server_test.go):
 //
@@ -37,7 +39,9 @@
 //	signOutDevice(t, laptop.Page, "Ann’s phone")  // the "Sign out Ann’s phone" button
 //	expectDevices(t, laptop.Page, chromeOnWindows)
 //	expectSignInPage(t, phone.Page)
-//	docScreenshot(t, db, laptop.Page, "devices")  // docs/screenshots/devices.png, SQLite run only
+//	waitForCookieToLapse(t, laptop, srv, "gh_access", ttl, "the access token expires")
+//	docScreenshot(t, db, laptop.Page, "devices")  // docs/screenshots/devices.png: SQLite run,
+//	                                              // E2E_DOC_SCREENSHOTS=1 (make screenshots) only
 //
 // Browser helpers:
 //
@@ -46,7 +50,7 @@
 //	noJS := newDevice(t, browser, withJavaScriptDisabled())
 //	alice.Page.Goto(url)
 //	saveArtifactScreenshot(t, alice.Page, "step-1") // e2e/artifacts/<test>-step-1.png
-//	saveDocScreenshot(t, alice.Page, "login")     // docs/screenshots/login.png
+//	saveDocScreenshot(t, alice.Page, "login")     // docs/screenshots/login.png, unconditionally
 //
 // One device = one BrowserContext (own cookie jar, storage, cache) with one
 // Page. Devices are closed automatically at the end of the test; if the test
@@ -60,5 +64,7 @@
 //	PLAYWRIGHT_NODEJS_PATH  node binary (default: `node` from PATH)
 //	E2E_CHROMIUM_PATH       chromium binary (default /usr/bin/chromium)
 //	GATEHOUSE_TEST_POSTGRES postgres://… URL: run every story on PostgreSQL too
+//	E2E_DOC_SCREENSHOTS=1   rewrite docs/screenshots/*.png (make screenshots);
+//	                        without it the suite writes nothing under docs/
 //	CI=true                 missing driver/chromium/PostgreSQL fails instead of skipping
 package e2e

@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -198,20 +199,44 @@ func cookieValue(t testing.TB, d *device, srv *server, name string) string {
 	return ""
 }
 
-// letTimePass waits until a token lifetime has passed: the only sleeps of the
-// suite, since nothing on the page can tell when a token expires.
-func letTimePass(t testing.TB, until time.Time, why string) {
+// lapseBound is how long past its Max-Age a cookie may stay in the browser
+// before a story fails: a failure bound, not a measurement.
+const lapseBound = 30 * time.Second
+
+// waitForCookieToLapse waits until the device's browser no longer sends its
+// cookie name to the portal because the cookie's Max-Age has passed, and
+// fails the story if that has not happened within maxAge+lapseBound. The
+// cookie must be there when the wait begins.
+//
+// Nothing on the page tells when a token expires, and the server is another
+// process whose clock cannot be moved; the browser's cookie jar is where the
+// lifetime shows. The portal gives gh_access the access token's lifetime as
+// its Max-Age, counted from when the browser received it, after the server
+// signed the token: once the browser has dropped the cookie, the token in it
+// has expired too (expiry gets no leeway).
+func waitForCookieToLapse(t testing.TB, d *device, srv *server, name string, maxAge time.Duration, why string) {
 	t.Helper()
-	if d := time.Until(until); d > 0 {
-		t.Logf("waiting %v: %s", d.Round(10*time.Millisecond), why)
-		time.Sleep(d)
+	if cookieValue(t, d, srv, name) == "" {
+		t.Fatalf("e2e: waiting until %s (%s lapses), but the browser has no %s cookie", why, name, name)
+	}
+	deadline := time.Now().Add(maxAge + lapseBound)
+	for cookieValue(t, d, srv, name) != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("e2e: waiting until %s: the browser still sends %s, whose Max-Age is %v, %v later", why, name, maxAge, maxAge+lapseBound)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// docScreenshot saves docs/screenshots/NAME.png, from the SQLite run only.
+// envDocScreenshots asks the suite to rewrite docs/screenshots/*.png: `make
+// screenshots` sets it. Without it the suite writes nothing under docs/.
+const envDocScreenshots = "E2E_DOC_SCREENSHOTS"
+
+// docScreenshot saves docs/screenshots/NAME.png from the SQLite run, when
+// E2E_DOC_SCREENSHOTS=1 asks for it.
 func docScreenshot(t testing.TB, db database, page playwright.Page, name string) {
 	t.Helper()
-	if db.name == "sqlite" {
+	if db.name == "sqlite" && os.Getenv(envDocScreenshots) == "1" {
 		saveDocScreenshot(t, page, name)
 	}
 }

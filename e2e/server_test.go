@@ -1,27 +1,27 @@
-// The real gatehouse binary under test: built once by TestMain, served on a
-// free 127.0.0.1 port per server, on SQLite and (when configured) PostgreSQL.
+// The real gatehouse binary under test: built once by TestMain through
+// gatehouse/cmd/gatehouse/harness, served on a free 127.0.0.1 port per server,
+// on SQLite and (when configured) PostgreSQL.
 
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for the per-server schemas
+
+	"gatehouse/cmd/gatehouse/harness"
 )
 
 // envPostgres names the PostgreSQL server the stories also run on, e.g.
@@ -34,27 +34,11 @@ const password = "correct horse battery staple"
 
 // suite is what TestMain prepares and tears down.
 var suite struct {
-	tmp    string // removed when the suite ends
-	binary string // the gatehouse binary, built once
+	tmp string // removed when the suite ends
 
 	mu       sync.Mutex
 	shared   map[string]*server // one per database, for the stories with default config
 	teardown []func() error     // stops the shared servers and drops their databases
-}
-
-// buildGatehouse builds ./cmd/gatehouse into dir and returns the binary's path.
-func buildGatehouse(dir string) (string, error) {
-	root, err := findRepoRoot()
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "gatehouse")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gatehouse")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/gatehouse: %v\n%s", err, out)
-	}
-	return bin, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -73,7 +57,7 @@ type database struct {
 //
 // Stories run in parallel with each other and per database, as many at once
 // as go test's -parallel allows (GOMAXPROCS by default): they share a server
-// per database but never an account, and their sleeps (token lifetimes)
+// per database but never an account, and their waits (token lifetimes)
 // overlap instead of adding up.
 func eachDatabase(t *testing.T, story func(t *testing.T, db database)) {
 	t.Helper()
@@ -137,15 +121,9 @@ func randomHex(n int) string {
 // ---------------------------------------------------------------------------
 // Servers.
 
-// server is one running `gatehouse serve`.
+// server is one running `gatehouse serve`, and the accounts the stories made on it.
 type server struct {
-	URL string   // http://127.0.0.1:PORT
-	env []string // the environment of the server, which the CLI commands share
-
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{} // closed when the process has exited
-	waitErr error         // the exit status, once exited is closed
+	*harness.Server
 
 	mu     sync.Mutex
 	emails map[string]int // local part → how many accounts use it
@@ -219,146 +197,38 @@ func (db database) startServer(t *testing.T, env map[string]string) *server {
 	return srv
 }
 
-// launch starts `gatehouse serve` on a free port and waits until /readyz
-// answers 200.
-func launch(dir, dbURL string, extra map[string]string) (*server, error) {
-	port, err := freePort()
+// launch starts `gatehouse serve` in dir on dbURL, with env over the
+// harness's defaults, and waits until /readyz answers 200.
+func launch(dir, dbURL string, env map[string]string) (*server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := harness.Start(ctx, harness.Config{Dir: dir, DatabaseURL: dbURL, Env: env})
 	if err != nil {
 		return nil, err
 	}
-	srv := &server{
-		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
-		logPath: filepath.Join(dir, "gatehouse.log"),
-		exited:  make(chan struct{}),
-	}
-	env := map[string]string{
-		"GATEHOUSE_ADDR":       fmt.Sprintf("127.0.0.1:%d", port),
-		"GATEHOUSE_BASE_URL":   srv.URL,
-		"GATEHOUSE_KEY_DIR":    filepath.Join(dir, "keys"),
-		"DATABASE_URL":         dbURL,
-		"GATEHOUSE_LOG_FORMAT": "json",
-	}
-	for k, v := range extra {
-		env[k] = v
-	}
-	srv.env = environment(env)
-
-	logFile, err := os.Create(srv.logPath)
-	if err != nil {
-		return nil, err
-	}
-	srv.cmd = exec.Command(suite.binary, "serve")
-	srv.cmd.Env = srv.env
-	srv.cmd.Stdout, srv.cmd.Stderr = logFile, logFile
-	if err := srv.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start gatehouse serve: %w", err)
-	}
-	go func() {
-		srv.waitErr = srv.cmd.Wait()
-		logFile.Close()
-		close(srv.exited)
-	}()
-	if err := srv.waitReady(20 * time.Second); err != nil {
-		_ = srv.stop()
-		return nil, fmt.Errorf("gatehouse serve on %s: %w\n%s", srv.URL, err, srv.logTail(20))
-	}
-	return srv, nil
+	return &server{Server: srv}, nil
 }
 
-// environment is this process's environment without any Gatehouse setting a
-// developer may have exported, plus env.
-func environment(env map[string]string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "GATEHOUSE_") || name == "DATABASE_URL" || name == "REDIS_URL" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	return out
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func (srv *server) waitReady(timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	last := "no answer"
-	for {
-		resp, err := client.Get(srv.URL + "/readyz")
-		if err != nil {
-			last = err.Error()
-		} else {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		}
-		select {
-		case <-srv.exited:
-			return fmt.Errorf("exited before it was ready: %v", srv.waitErr)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("/readyz not 200 after %v (last: %s)", timeout, last)
-		}
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit (killing after 15s).
+// stop sends SIGTERM and expects exit status 0 (killing the server if it has
+// not exited 30s later).
 func (srv *server) stop() error {
-	select {
-	case <-srv.exited:
-		return srv.waitErr
-	default:
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, err := srv.Stop(ctx)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exit status %d", code)
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("SIGTERM to gatehouse on %s: %w", srv.URL, err)
-	}
-	select {
-	case <-srv.exited:
-		if srv.waitErr != nil {
-			return fmt.Errorf("gatehouse on %s exited after SIGTERM: %v\n%s", srv.URL, srv.waitErr, srv.logTail(20))
-		}
-		return nil
-	case <-time.After(15 * time.Second):
-		_ = srv.cmd.Process.Kill()
-		<-srv.exited
-		return fmt.Errorf("gatehouse on %s did not stop within 15s of SIGTERM; killed", srv.URL)
-	}
-}
-
-// logTail is the last n lines of the server's log.
-func (srv *server) logTail(n int) string {
-	b, err := os.ReadFile(srv.logPath)
 	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
+		return fmt.Errorf("gatehouse on %s, stopped with SIGTERM: %v\n%s", srv.URL, err, srv.LogTail(20))
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return nil
 }
 
 // logOnFailure logs the end of the server's log if the test fails.
 func logOnFailure(t *testing.T, srv *server) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("e2e: last lines of the log of gatehouse on %s:\n%s", srv.URL, srv.logTail(30))
+			t.Logf("e2e: last lines of the log of gatehouse on %s:\n%s", srv.URL, srv.LogTail(30))
 		}
 	})
 }
@@ -386,11 +256,11 @@ func (srv *server) uniqueEmail(local string) string {
 func createUser(t *testing.T, srv *server, email, password string) {
 	t.Helper()
 	name, _, _ := strings.Cut(email, "@")
-	cmd := exec.Command(suite.binary, "user", "create", "--email", email, "--name", name, "--password-stdin")
-	cmd.Env = srv.env
-	cmd.Stdin = strings.NewReader(password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("e2e: gatehouse user create --email %s: %v\n%s", email, err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, err := srv.Run(ctx, password+"\n", "user", "create", "--email", email, "--name", name, "--password-stdin")
+	if err != nil || r.Code != 0 {
+		t.Fatalf("e2e: gatehouse user create --email %s: %v\n%s", email, err, r)
 	}
 }
 

@@ -5,21 +5,21 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"gatehouse/models"
 	"gatehouse/services/auth"
 )
 
 type meBody struct {
-	ID          string `json:"id"`
-	Email       string `json:"email"`
-	DisplayName string `json:"display_name"`
-	SessionID   string `json:"session_id"`
+	ID            string `json:"id"`
+	Email         string `json:"email"`
+	DisplayName   string `json:"display_name"`
+	SessionID     string `json:"session_id"`
+	EmailVerified bool   `json:"email_verified"`
 }
 
 // apiMe is GET /api/me.
 func (s *Server) apiMe(c *fiber.Ctx) error {
 	p := principal(c)
-	return c.JSON(meBody{ID: p.UserID, Email: p.Email, DisplayName: p.DisplayName, SessionID: p.SessionID})
+	return c.JSON(meBody{ID: p.UserID, Email: p.Email, DisplayName: p.DisplayName, SessionID: p.SessionID, EmailVerified: p.EmailVerified})
 }
 
 type sessionBody struct {
@@ -33,7 +33,7 @@ type sessionBody struct {
 	Current    bool      `json:"current"`
 }
 
-func sessionJSON(d models.DeviceSession, current string) sessionBody {
+func sessionJSON(d auth.Session, current string) sessionBody {
 	browser, os := auth.DescribeUserAgent(d.UserAgent)
 	return sessionBody{ID: d.ID, DeviceName: d.DeviceName, Browser: browser, OS: os, IP: d.LastIP,
 		CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt, Current: d.ID == current}

@@ -3,15 +3,12 @@ package handlers
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
-	"gatehouse/models"
 	"gatehouse/services/auth"
-	"gatehouse/views/pages"
 )
 
 // APIError is an HTTP error with the contract's code and a message for people. Cause is kept
@@ -89,11 +86,13 @@ func classify(err error) *APIError {
 		return errNotFound
 	case errors.Is(err, auth.ErrEmailTaken):
 		return &APIError{Status: fiber.StatusConflict, Code: "email_taken", Message: "An account with this email already exists. Sign in instead.", Field: "email"}
+	case errors.Is(err, auth.ErrEmailNotVerified):
+		return apiError(fiber.StatusForbidden, "email_not_verified", "Verify your email address first: we have sent a new link to it.")
 	case errors.Is(err, auth.ErrReauthRequired):
 		return apiError(fiber.StatusForbidden, "reauthentication_required", "Confirm your password to do this.")
 	case errors.Is(err, auth.ErrBusy):
 		return &APIError{Status: fiber.StatusServiceUnavailable, Code: "unavailable", Message: "Too many sign-ins right now. Try again in a moment.", RetryAfter: 2, Cause: err}
-	case errors.Is(err, models.ErrUnavailable):
+	case errors.Is(err, auth.ErrUnavailable):
 		return &APIError{Status: fiber.StatusServiceUnavailable, Code: "unavailable", Message: "The service is briefly unavailable. Try again in a moment.", RetryAfter: 2, Cause: err}
 	}
 	return &APIError{Status: fiber.StatusInternalServerError, Code: "internal_error", Message: "Something went wrong on our side. Try again.", Cause: err}
@@ -124,41 +123,4 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 func wantsJSON(c *fiber.Ctx) bool {
 	p := c.Path()
 	return strings.HasPrefix(p, "/auth/") || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/")
-}
-
-// lookUpSignedIn fills in who is signed in, and this browser's CSRF token, for an error page that
-// was answered before they were read (a CSRF refusal, an unknown route), from the cookies alone:
-// no refresh, no writes.
-func (s *Server) lookUpSignedIn(c *fiber.Ctx) {
-	if c.Locals(localCSRF) == nil { // the header's sign-out form needs this browser's own token
-		if cookie := c.Cookies(s.cookies.csrf); cookie != "" && len(cookie) <= 64 {
-			c.Locals(localCSRF, cookie)
-		}
-	}
-	if principal(c) != nil {
-		return
-	}
-	if access := c.Cookies(s.cookies.access); access != "" {
-		if p, err := s.auth.Verify(ctxOf(c), access); err == nil {
-			c.Locals(localPrincipal, p)
-		}
-	}
-}
-
-func (s *Server) renderError(c *fiber.Ctx, e *APIError) error {
-	heading := map[int]string{
-		400: "That did not work", 401: "Sign in needed", 403: "Not allowed", 404: "Page not found",
-		413: "Too large", 415: "Not accepted", 429: "Too many attempts", 500: "Something went wrong", 503: "Unavailable for a moment",
-	}[e.Status]
-	if heading == "" {
-		heading = "That did not work"
-	}
-	c.Status(e.Status)
-	s.lookUpSignedIn(c)
-	page := pages.ErrorPage{Frame: s.frame(c, heading), Status: e.Status, Heading: heading, Message: e.Message}
-	if err := render(c, pages.Error(page)); err != nil {
-		slog.Default().Error("render error page", "error", err)
-		return c.SendString(e.Message)
-	}
-	return nil
 }

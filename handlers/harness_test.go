@@ -12,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,33 +21,16 @@ import (
 	"gatehouse/handlers"
 	"gatehouse/models/testdb"
 	"gatehouse/services/auth"
+	"gatehouse/services/clock"
 	"gatehouse/services/ratelimit"
 )
-
-// clock is a movable test clock shared by the service, the limiter and the handlers.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // testServer is the real Fiber app on a real loopback listener, over a fresh database.
 type testServer struct {
 	URL   string
 	db    *testdb.DB
 	svc   *auth.Service
-	clock *clock
+	clock *clock.Manual // shared by the service, the limiter and the handlers
 }
 
 type serverOption func(*handlers.Config)
@@ -70,7 +52,14 @@ func newTestServerWithAuth(t testing.TB, db *testdb.DB, authOpt func(*auth.Confi
 // an observer of the auth service).
 func newTestServerWithDeps(t testing.TB, db *testdb.DB, authOpt func(*auth.Config), depsOpt func(*handlers.Deps, *auth.Deps), opts ...serverOption) *testServer {
 	t.Helper()
-	c := &clock{now: time.Now().UTC()}
+	return newTestServerWithService(t, db, authOpt, depsOpt, nil, opts...)
+}
+
+// newTestServerWithService is newTestServerWithDeps with svcOpt run on the auth service once it is
+// built and before the server answers anything (SetMailer: no request may read the mailer first).
+func newTestServerWithService(t testing.TB, db *testdb.DB, authOpt func(*auth.Config), depsOpt func(*handlers.Deps, *auth.Deps), svcOpt func(*auth.Service), opts ...serverOption) *testServer {
+	t.Helper()
+	c := clock.NewManual(time.Now().UTC())
 	keys, err := auth.OpenKeyRing(t.TempDir(), rand.Reader, c.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +86,9 @@ func newTestServerWithDeps(t testing.TB, db *testdb.DB, authOpt func(*auth.Confi
 		depsOpt(&deps, &authDeps)
 	}
 	svc := auth.New(authCfg, authDeps)
+	if svcOpt != nil {
+		svcOpt(svc)
+	}
 	deps.Auth = svc
 	cfg := handlers.Config{
 		BaseURL: base, AppOrigins: []string{"http://app.example.test"}, SignupEnabled: true, BodyLimit: 64 << 10,

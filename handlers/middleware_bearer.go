@@ -17,7 +17,7 @@ func (s *Server) bearer(c *fiber.Ctx) error {
 	}
 	p, err := s.auth.Verify(ctxOf(c), strings.TrimSpace(token))
 	if err != nil {
-		if apiErr := classify(err); apiErr.Status == fiber.StatusUnauthorized {
+		if auth.SignedOut(err) {
 			return errUnauthorized
 		}
 		return err

@@ -36,7 +36,7 @@ func (s *Server) pagePrincipal(c *fiber.Ctx) (*auth.Principal, error) {
 		if err == nil {
 			return p, nil
 		}
-		if classify(err).Status != fiber.StatusUnauthorized {
+		if !auth.SignedOut(err) {
 			return nil, err // the database is down: say so rather than sign the user out
 		}
 	}
@@ -51,7 +51,7 @@ func (s *Server) pagePrincipal(c *fiber.Ctx) (*auth.Principal, error) {
 	}
 	issued, err := s.auth.Refresh(ctx, presented, auth.Client{DeviceID: device, UserAgent: c.Get(fiber.HeaderUserAgent), IP: s.ip(c)})
 	if err != nil {
-		if classify(err).Status == fiber.StatusUnauthorized {
+		if auth.SignedOut(err) {
 			s.clearSessionCookies(c)
 			return nil, errSignedOut
 		}
@@ -59,7 +59,7 @@ func (s *Server) pagePrincipal(c *fiber.Ctx) (*auth.Principal, error) {
 	}
 	s.setSessionCookies(c, issued.RefreshToken, issued.AccessToken)
 	p, err := s.auth.Verify(ctx, issued.AccessToken)
-	if err != nil && classify(err).Status == fiber.StatusUnauthorized {
+	if auth.SignedOut(err) {
 		s.clearSessionCookies(c)
 		return nil, errSignedOut
 	}

@@ -17,11 +17,13 @@ func (s *Server) accountPage(c *fiber.Ctx) error {
 }
 
 func (s *Server) accountModel(c *fiber.Ctx) (*pages.AccountPage, error) {
-	u, err := s.auth.User(ctxOf(c), principal(c).UserID)
+	u, err := s.auth.Account(ctxOf(c), principal(c).UserID)
 	if err != nil {
 		return nil, err
 	}
-	return &pages.AccountPage{Frame: s.frame(c, "Account"), Email: u.Email, DisplayName: u.DisplayName, Errors: map[string]string{}}, nil
+	askToVerify := !u.EmailVerified && s.auth.Config().EmailVerification != auth.VerificationOff
+	return &pages.AccountPage{Frame: s.frame(c, "Account"), Email: u.Email, DisplayName: u.DisplayName, AskToVerify: askToVerify,
+		SignInNotices: u.SignInNotices, Errors: map[string]string{}}, nil
 }
 
 // changePassword is POST /account/password: bumps token_version and signs out every device;

@@ -86,6 +86,10 @@ func (s *Server) signupSubmit(c *fiber.Ctx) error {
 		return render(c, pages.Signup(page))
 	}
 	issued, err := s.auth.SignUp(ctxOf(c), email, password, name, client)
+	if errors.Is(err, auth.ErrEmailNotVerified) {
+		return render(c, pages.LinkAction(pages.LinkActionPage{Frame: s.frame(c, "Check your email"), Heading: "Check your email",
+			Done: "Your account is created. We sent a link to " + email + ": open it to verify your address, then sign in.", Next: "/login"}))
+	}
 	if err != nil {
 		e := classify(err)
 		if e.Field == "" {

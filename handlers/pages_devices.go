@@ -5,7 +5,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"gatehouse/models"
 	"gatehouse/services/auth"
 	"gatehouse/views/pages"
 )
@@ -41,29 +40,48 @@ func (s *Server) devicesModel(c *fiber.Ctx) (*pages.DevicesPage, error) {
 		})
 	}
 	for _, e := range events {
-		page.Events = append(page.Events, pages.EventRow{Text: eventText(e.Kind), DeviceName: e.DeviceName, IP: e.IP, At: e.CreatedAt, Alarming: e.Kind == models.EventTokenReused})
+		page.Events = append(page.Events, pages.EventRow{Text: eventText(e.Kind), DeviceName: e.DeviceName, IP: e.IP, At: e.At, Alarming: alarming(e.Kind)})
 	}
 	return page, nil
 }
 
-func eventText(kind string) string {
+func eventText(kind auth.EventKind) string {
 	switch kind {
-	case models.EventSignedIn:
+	case auth.EventSignedIn:
 		return "New sign-in"
-	case models.EventSignedOut:
+	case auth.EventSignedOut:
 		return "Device signed out"
-	case models.EventSignedOutOthers:
+	case auth.EventSignedOutOthers:
 		return "Other devices signed out"
-	case models.EventSignedOutEverywhere:
+	case auth.EventSignedOutEverywhere:
 		return "Signed out everywhere"
-	case models.EventPasswordChanged:
+	case auth.EventPasswordChanged:
 		return "Password changed"
-	case models.EventTokenReused:
+	case auth.EventTokenReused:
 		return "Replayed refresh token detected: device signed out"
-	case models.EventUserDisabled:
+	case auth.EventUserDisabled:
 		return "Account disabled"
+	case auth.EventSignInFailed:
+		return "Wrong password entered at sign-in"
+	case auth.EventPasswordCheckFailed:
+		return "Wrong current password entered while signed in"
+	case auth.EventSessionEvicted:
+		return "Oldest device signed out: too many devices signed in"
+	case auth.EventPasswordReset:
+		return "Password reset with an emailed link: every device signed out"
+	case auth.EventEmailVerified:
+		return "Email address verified"
+	case auth.EventEmailChanged:
+		return "Email address changed"
+	case auth.EventEmailChangeUndone:
+		return "Email change undone from the old address: every device signed out"
 	}
-	return kind
+	return string(kind)
+}
+
+// alarming: events that may mean someone else has the account.
+func alarming(kind auth.EventKind) bool {
+	return kind == auth.EventTokenReused || kind == auth.EventSignInFailed || kind == auth.EventPasswordCheckFailed
 }
 
 // renameDevice is POST /devices/{sid}/rename.

@@ -25,8 +25,12 @@ func (s *Server) frame(c *fiber.Ctx, title string) pages.Frame {
 // flashes are the one-line notices after an action, chosen by a fixed key so that no text from
 // the URL reaches the page.
 var flashes = map[string]string{
-	"renamed":    "Device renamed.",
-	"signed-out": "Device signed out.",
-	"others":     "All other devices were signed out.",
-	"password":   "Password changed. Your other devices were signed out.",
+	"renamed":        "Device renamed.",
+	"signed-out":     "Device signed out.",
+	"others":         "All other devices were signed out.",
+	"password":       "Password changed. Every other device was signed out.",
+	"password-reset": "Your new password is set. Every other device was signed out.",
+	"email-sent":     "We sent a link to the new address. Your address changes when you open it.",
+	"verify-sent":    "We sent a new verification link to your address.",
+	"notices":        "Your sign-in notice setting is saved.",
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
@@ -18,7 +19,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/healthz", healthz)
 	app.Get("/readyz", s.readyz)
 	if s.metrics != nil {
-		app.Get("/metrics", s.metrics.Handler())
+		app.Get("/metrics", adaptor.HTTPHandler(s.metrics.Handler()))
 	}
 	app.Get("/.well-known/jwks.json", s.jwks)
 	app.Use("/static", filesystem.New(filesystem.Config{Root: http.FS(static.FS), MaxAge: 3600}))
@@ -28,6 +29,8 @@ func (s *Server) routes(app *fiber.App) {
 	authAPI.Post("/login", s.apiLogin)
 	authAPI.Post("/refresh", s.apiRefresh)
 	authAPI.Post("/logout", s.apiLogout)
+	authAPI.Post("/password/forgot", s.apiForgot)
+	authAPI.Post("/password/reset", s.apiReset)
 
 	api := app.Group("/api", noStore, s.bearer)
 	api.Get("/me", s.apiMe)
@@ -51,6 +54,16 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/signup", web(s.signupPage)...)
 	app.Post("/signup", web(s.signupSubmit)...)
 	app.Post("/logout", signedIn(s.logout)...)
+	app.Get("/password/forgot", web(s.forgotPage)...)
+	app.Post("/password/forgot", web(s.forgotSubmit)...)
+	app.Get("/password/reset", web(s.resetPage)...)
+	app.Post("/password/reset", web(s.resetSubmit)...)
+	app.Get("/verify-email", web(s.linkPage(verifyFlow))...)
+	app.Post("/verify-email", web(s.linkSubmit(verifyFlow))...)
+	app.Get("/account/email/confirm", web(s.linkPage(confirmEmailFlow))...)
+	app.Post("/account/email/confirm", web(s.linkSubmit(confirmEmailFlow))...)
+	app.Get("/account/email/undo", web(s.linkPage(undoEmailFlow))...)
+	app.Post("/account/email/undo", web(s.linkSubmit(undoEmailFlow))...)
 	app.Get("/devices", signedIn(s.devicesPage)...)
 	app.Post("/devices/signout-others", signOut(s.signoutOthers)...)
 	app.Get("/devices/signout-everywhere", signedIn(s.confirmSignoutEverywhere)...)
@@ -59,6 +72,9 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/devices/:sid/signout", signOut(s.signoutDevice)...)
 	app.Get("/account", signedIn(s.accountPage)...)
 	app.Post("/account/password", signedIn(s.changePassword)...)
+	app.Post("/account/email", signedIn(s.changeEmail)...)
+	app.Post("/account/verify-email/resend", signedIn(s.resendVerification)...)
+	app.Post("/account/notifications", signedIn(s.setNotices)...)
 
 	app.Use(func(c *fiber.Ctx) error { return errNotFound })
 }

@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -40,7 +41,7 @@ type Deps struct {
 // Metrics observes requests; the Prometheus implementation lives in services/metrics.
 type Metrics interface {
 	ObserveRequest(route, method string, status int, elapsed time.Duration)
-	Handler() fiber.Handler
+	Handler() http.Handler // the scrape endpoint, served by the adaptor in routes.go
 }
 
 // Server holds what every handler needs.

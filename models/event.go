@@ -18,6 +18,11 @@ const (
 	EventSignInFailed        = "sign_in_failed"        // a wrong password for this account at sign-in
 	EventPasswordCheckFailed = "password_check_failed" // a wrong current password while signed in
 	EventSessionEvicted      = "session_evicted"       // signed out to make room under the per-user cap
+	EventPasswordReset       = "password_reset"        // a new password set with an emailed link
+	EventEmailVerified       = "email_verified"
+	EventEmailChanged        = "email_changed"
+	EventEmailChangeUndone   = "email_change_undone" // from the old address's link: everyone signed out
+	EventAccountCreated      = "account_created"
 )
 
 // EventsKeptPerUser bounds each user's security history: Prune drops a user's events beyond the

@@ -5,7 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -17,20 +17,51 @@ var migrationFiles embed.FS
 // store's dialect that is not yet recorded in schema_migrations. Running it twice is a no-op.
 // It returns the versions it applied.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	versions, err := s.migrationVersions()
+	if err != nil {
+		return nil, err
+	}
+	return s.applyMigrations(ctx, versions)
+}
+
+// migrateTo is Migrate that stops after version last (as in "0002_revocation_notify"): tests
+// build a database at an earlier schema with it, to migrate from there.
+func (s *Store) migrateTo(ctx context.Context, last string) ([]string, error) {
+	versions, err := s.migrationVersions()
+	if err != nil {
+		return nil, err
+	}
+	i := slices.Index(versions, last)
+	if i < 0 {
+		return nil, fmt.Errorf("no migration %q for %s", last, s.dialect)
+	}
+	return s.applyMigrations(ctx, versions[:i+1])
+}
+
+// migrationVersions lists the embedded migrations of this store's dialect, oldest first.
+func (s *Store) migrationVersions() ([]string, error) {
+	entries, err := fs.ReadDir(migrationFiles, s.migrationDir())
+	if err != nil {
+		return nil, err
+	}
+	var versions []string
+	for _, e := range entries {
+		versions = append(versions, strings.TrimSuffix(e.Name(), ".sql"))
+	}
+	slices.Sort(versions)
+	return versions, nil
+}
+
+func (s *Store) migrationDir() string { return "migrations/" + string(s.dialect) }
+
+func (s *Store) applyMigrations(ctx context.Context, versions []string) ([]string, error) {
 	if err := s.with(ctx).Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at ` +
 		s.timeType() + ` NOT NULL)`).Error; err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", translate(err))
 	}
-	dir := "migrations/" + string(s.dialect)
-	entries, err := fs.ReadDir(migrationFiles, dir)
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	var applied []string
-	for _, e := range entries {
-		version := strings.TrimSuffix(e.Name(), ".sql")
-		done, err := s.applyMigration(ctx, dir+"/"+e.Name(), version)
+	for _, version := range versions {
+		done, err := s.applyMigration(ctx, s.migrationDir()+"/"+version+".sql", version)
 		if err != nil {
 			return applied, fmt.Errorf("migration %s: %w", version, err)
 		}

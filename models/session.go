@@ -61,6 +61,7 @@ type Rotation struct {
 	SessionID      string
 	UserID         string
 	TokenVersion   int64
+	EmailVerified  bool
 	TokenExpiresAt time.Time
 }
 
@@ -73,11 +74,23 @@ type RotateParams struct {
 	IP                  string
 }
 
-// rotateStatement finds, checks and rotates in one statement: the guard (live token, live
-// session, active user, same device) and the row lock on the session are one UPDATE, so
-// concurrent refreshes of one token queue on the row and only the first passes the guard.
-// Parameters: $1 presented hash, $2 successor hash, $3 now, $4 idle expiry, $5 IP, $6 device
-// name (empty keeps it), $7 device id (empty skips the check).
+// rotateStatement finds, checks and rotates in one statement: the guard and the row lock on the
+// session are one UPDATE, so concurrent refreshes of one token queue on the row and only the first
+// passes the guard. The rules are decided in services/auth (rules.go); each clause here enforces
+// the one named beside it, with the values the service passes:
+//
+//	s.token_hash = $1                     rule 1, rotatable: the presented token is the live one
+//	s.revoked_at IS NULL                  rule 7, familyClosed: the family was not signed out
+//	u.disabled_at IS NULL                 rule 7, familyClosed: its user is not disabled
+//	s.token_expires_at > $3               rule 5, expired: the idle lifetime, at the service's now
+//	s.expires_at > $3                     rule 5, expired: the absolute lifetime
+//	$7 = '' OR s.device_id = $7           sameDevice: the family's own device, or none named
+//	LEAST($4, s.expires_at)               rule 5, refreshExpiry: the successor's idle expiry,
+//	                                      capped by the session's absolute one
+//
+// Parameters: $1 presented hash, $2 successor hash, $3 now, $4 now + idle lifetime, $5 IP, $6
+// device name (empty keeps it), $7 device id (empty skips the check). Any refusal returns no row,
+// and the service decides why in a transaction (grace retry, replay, expiry, revocation).
 const rotateStatement = `
 WITH rotated AS (
 	UPDATE device_sessions s
@@ -88,12 +101,12 @@ WITH rotated AS (
 	 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.token_expires_at > $3
 	   AND s.expires_at > $3 AND ($7 = '' OR s.device_id = $7)
 	   AND u.id = s.user_id AND u.disabled_at IS NULL
-	RETURNING s.id, s.user_id, u.token_version, s.token_expires_at
+	RETURNING s.id, s.user_id, u.token_version, u.email_verified_at IS NOT NULL AS email_verified, s.token_expires_at
 ), issued AS (
 	INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
 	SELECT $2, id, $3, token_expires_at FROM rotated
 )
-SELECT id, user_id, token_version, token_expires_at FROM rotated`
+SELECT id, user_id, token_version, email_verified, token_expires_at FROM rotated`
 
 // RotateInOneStatement is the PostgreSQL happy path of a refresh: one round trip. It returns
 // ErrNotFound when the guard fails, leaving the caller to find out why inside a transaction.
@@ -102,7 +115,7 @@ SELECT id, user_id, token_version, token_expires_at FROM rotated`
 func (s *Store) RotateInOneStatement(ctx context.Context, p RotateParams) (*Rotation, error) {
 	var r Rotation
 	row := s.db.ConnPool.QueryRowContext(ctx, rotateStatement, p.Hash, p.SuccessorHash, p.Now, p.IdleExpiry, p.IP, p.DeviceName, p.DeviceID)
-	err := row.Scan(&r.SessionID, &r.UserID, &r.TokenVersion, &r.TokenExpiresAt)
+	err := row.Scan(&r.SessionID, &r.UserID, &r.TokenVersion, &r.EmailVerified, &r.TokenExpiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -128,12 +141,9 @@ func (s *Store) FamilyOf(ctx context.Context, hash []byte) (*DeviceSession, erro
 	return &d, translate(err)
 }
 
-// Rotate replaces a session's live token inside a transaction that holds the family (FamilyOf).
-func (s *Store) Rotate(ctx context.Context, d *DeviceSession, p RotateParams) error {
-	expires := p.IdleExpiry
-	if d.ExpiresAt.Before(expires) {
-		expires = d.ExpiresAt
-	}
+// Rotate replaces a session's live token inside a transaction that holds the family (FamilyOf);
+// the successor expires at expires, which the caller decides.
+func (s *Store) Rotate(ctx context.Context, d *DeviceSession, p RotateParams, expires time.Time) error {
 	name := d.DeviceName
 	if p.DeviceName != "" && !d.UserNamed {
 		name = p.DeviceName
@@ -175,7 +185,9 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, keepID, reason s
 	return ids, translate(err)
 }
 
-// LiveSessionOnDevice finds the user's live session on a device, if any.
+// LiveSessionOnDevice finds the user's unrevoked session on a device, if any, expired or not: the
+// unique index device_sessions_live_device counts every unrevoked session, so a sign-in on the
+// device must revoke even an expired one before it creates its own.
 func (s *Store) LiveSessionOnDevice(ctx context.Context, userID, deviceID string) (*DeviceSession, error) {
 	var d DeviceSession
 	err := s.with(ctx).Where("user_id = ? AND device_id = ? AND revoked_at IS NULL", userID, deviceID).Take(&d).Error
@@ -235,6 +247,7 @@ type AccessState struct {
 	UserID           string
 	Email            string
 	DisplayName      string
+	EmailVerified    bool
 	TokenVersion     int64
 	UserDisabled     bool
 	SessionRevoked   bool
@@ -250,17 +263,19 @@ func (s *Store) AccessStateOf(ctx context.Context, sessionID string) (*AccessSta
 		DisplayName     string
 		TokenVersion    int64
 		DisabledAt      *time.Time
+		EmailVerifiedAt *time.Time
 		RevokedAt       *time.Time
 		ExpiresAt       time.Time
 		AuthenticatedAt time.Time
 	}
-	err := s.with(ctx).Raw(`SELECT s.user_id, u.email, u.display_name, u.token_version, u.disabled_at, s.revoked_at, s.expires_at, s.authenticated_at
+	err := s.with(ctx).Raw(`SELECT s.user_id, u.email, u.display_name, u.token_version, u.disabled_at, u.email_verified_at, s.revoked_at, s.expires_at, s.authenticated_at
 		FROM device_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, sessionID).Scan(&row).Error
 	if err == nil && row.UserID == "" {
 		err = ErrNotFound
 	}
 	return &AccessState{
 		UserID: row.UserID, Email: row.Email, DisplayName: row.DisplayName, TokenVersion: row.TokenVersion, UserDisabled: row.DisabledAt != nil,
+		EmailVerified:  row.EmailVerifiedAt != nil,
 		SessionRevoked: row.RevokedAt != nil, SessionExpiresAt: row.ExpiresAt, AuthenticatedAt: row.AuthenticatedAt,
 	}, translate(err)
 }
@@ -276,43 +291,6 @@ func (s *Store) CountLiveTokens(ctx context.Context, sessionID string, now time.
 	var n int64
 	err := s.with(ctx).Model(&DeviceSession{}).Where("id = ? AND revoked_at IS NULL AND token_expires_at > ?", sessionID, now).Count(&n).Error
 	return n, translate(err)
-}
-
-// PruneResult counts what Prune deleted.
-type PruneResult struct{ Tokens, Sessions, Events int64 }
-
-// Prune deletes, in batches of at most batch rows per statement, token history past its idle
-// expiry, sessions revoked or expired before cutoff (with their history), and events before eventCutoff.
-func (s *Store) Prune(ctx context.Context, now, cutoff, eventCutoff time.Time, batch int) (PruneResult, error) {
-	var r PruneResult
-	steps := []struct {
-		count *int64
-		sql   string
-		args  []any
-	}{
-		{&r.Tokens, `DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens WHERE expires_at < ? LIMIT ?)`, []any{now, batch}},
-		{&r.Sessions, `DELETE FROM device_sessions WHERE id IN (SELECT id FROM device_sessions WHERE (revoked_at IS NOT NULL AND revoked_at < ?) OR expires_at < ? LIMIT ?)`, []any{cutoff, cutoff, batch}},
-		{&r.Events, `DELETE FROM security_events WHERE id IN (SELECT id FROM security_events WHERE created_at < ? LIMIT ?)`, []any{eventCutoff, batch}},
-		{&r.Events, `DELETE FROM security_events WHERE id IN (SELECT id FROM (
-			SELECT id, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id DESC) AS newer FROM security_events
-		) ranked WHERE newer > ? LIMIT ?)`, []any{EventsKeptPerUser, batch}},
-	}
-	for _, step := range steps {
-		for {
-			if err := ctx.Err(); err != nil {
-				return r, err
-			}
-			res := s.with(ctx).Exec(step.sql, step.args...)
-			if res.Error != nil {
-				return r, translate(res.Error)
-			}
-			*step.count += res.RowsAffected
-			if res.RowsAffected < int64(batch) {
-				break
-			}
-		}
-	}
-	return r, nil
 }
 
 // CountLiveSessions counts device sessions that are neither revoked nor expired (a metric).

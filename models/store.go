@@ -57,6 +57,9 @@ func OpenContext(ctx context.Context, databaseURL string, opts Options) (*Store,
 	if err != nil {
 		return nil, err
 	}
+	// TranslateError stays off: translate classifies every error by the drivers' codes, including
+	// those of statements run on the pool directly and of lost connections, which GORM's
+	// translators do not see or know (errors.go).
 	cfg := &gorm.Config{
 		Logger:                 logger.Discard, // queries carry token hashes and password hashes: never log them
 		SkipDefaultTransaction: true,
@@ -103,22 +106,15 @@ func openPostgres(ctx context.Context, dsn string, cfg *gorm.Config, opts Option
 	}
 	if err != nil {
 		sqlDB.Close()
-		if unreachable(err) {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		return nil, err
+		// A server that refused, did not answer in time, or is starting up wraps ErrUnavailable
+		// (translate's classes); a cancelled ctx, a wrong password or a missing database does not.
+		return nil, translate(err)
 	}
 	size := opts.MaxOpenConns
 	if size <= 0 {
 		size = 16
 	}
 	return db, limitPool(db, size, size)
-}
-
-// unreachable tells whether a first connection failed in a way that waiting can cure: the server
-// refused it, did not answer in time, or is starting up. A cancelled context is not one of them.
-func unreachable(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(translate(err), ErrUnavailable)
 }
 
 func limitPool(db *gorm.DB, open, idle int) error {

@@ -13,8 +13,43 @@ type User struct {
 	PasswordHash string
 	TokenVersion int64
 	DisabledAt   *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// EmailVerifiedAt is when the person proved the address is theirs (nil: not yet).
+	EmailVerifiedAt *time.Time
+	// NotifySignIns: email the owner when the account signs in on a device it has not used.
+	NotifySignIns bool `gorm:"default:true"`
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// EmailVerified tells whether the address was verified.
+func (u *User) EmailVerified() bool { return u.EmailVerifiedAt != nil }
+
+// MarkEmailVerified records that the user proved email is theirs; it changes nothing when the
+// user's address is no longer that email (ErrNotFound).
+func (s *Store) MarkEmailVerified(ctx context.Context, userID, email string, now time.Time) error {
+	res := s.with(ctx).Model(&User{}).Where("id = ? AND email = ?", userID, email).
+		Updates(map[string]any{"email_verified_at": now, "updated_at": now})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return translate(res.Error)
+}
+
+// SetEmail changes a user's address (verified or not, as told) and bumps token_version when
+// bump is set; ErrConflict when another account has it.
+func (s *Store) SetEmail(ctx context.Context, userID, email string, verifiedAt *time.Time, now time.Time) error {
+	res := s.with(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"email": email, "email_verified_at": verifiedAt, "updated_at": now})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return translate(res.Error)
+}
+
+// SetNotifySignIns turns the new-device sign-in notices on or off.
+func (s *Store) SetNotifySignIns(ctx context.Context, userID string, on bool, now time.Time) error {
+	return translate(s.with(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"notify_sign_ins": on, "updated_at": now}).Error)
 }
 
 // Disabled tells whether the account was disabled.

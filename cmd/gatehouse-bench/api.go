@@ -82,7 +82,7 @@ func (a *api) loginChecked(ctx context.Context, acc account, deviceID string) ou
 	case err != nil:
 		return failed
 	case ans.status == http.StatusTooManyRequests || ans.status == http.StatusServiceUnavailable:
-		return refused
+		return shed
 	case ans.status != http.StatusOK || ans.refresh == "" || accessToken(ans.body) == "":
 		return failed
 	}
@@ -90,7 +90,7 @@ func (a *api) loginChecked(ctx context.Context, acc account, deviceID string) ou
 }
 
 // signInDevices signs in n devices named prefix-NN, spread over the accounts, two at a time
-// (the server hashes two passwords at once).
+// (more would only wait for the server's hash slots).
 func (a *api) signInDevices(ctx context.Context, accounts []account, prefix string, n int) ([]*device, error) {
 	devices := make([]*device, n)
 	errs := make([]error, n)
@@ -124,34 +124,44 @@ func (a *api) signInDevices(ctx context.Context, accounts []account, prefix stri
 
 // refresh is POST /auth/refresh with the device's cookie. It checks the answer (200, a new
 // cookie that differs from the one presented, an access token) and moves the chain on. After a
-// transport error the old cookie is kept: presenting it again is the idempotent retry.
+// transport error the old cookie is kept: presenting it again is the idempotent retry. A 401 is
+// the server refusing the token for good: the device remembers it (see device.refused); 429 and
+// 503 are load shed, counted apart.
 func (a *api) refresh(ctx context.Context, d *device) outcome {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/auth/refresh", nil)
 	if err != nil {
 		return failed
 	}
+	presented := d.refresh
 	req.Header.Set("X-Device-Id", d.id)
-	req.AddCookie(&http.Cookie{Name: refreshCookie, Value: d.refresh})
+	req.AddCookie(&http.Cookie{Name: refreshCookie, Value: presented})
 	ans, err := a.do(req)
-	if err != nil || ans.status != http.StatusOK || ans.refresh == "" || ans.refresh == d.refresh {
+	switch {
+	case err != nil:
+		return failed
+	case ans.status == http.StatusUnauthorized:
+		d.refused(presented)
+		return failed
+	case ans.status == http.StatusTooManyRequests || ans.status == http.StatusServiceUnavailable:
+		return shed
+	case ans.status != http.StatusOK || ans.refresh == "" || ans.refresh == presented:
 		return failed
 	}
 	access := accessToken(ans.body)
 	if access == "" {
 		return failed
 	}
-	d.refresh, d.access = ans.refresh, access
-	d.rotations++
+	d.rotated(presented, ans.refresh, access)
 	return succeeded
 }
 
-// me is GET /api/me with the device's bearer token; it checks for 200 and a session id.
-func (a *api) me(ctx context.Context, d *device) outcome {
+// me is GET /api/me with a bearer token; it checks for 200 and a session id.
+func (a *api) me(ctx context.Context, accessToken string) outcome {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/api/me", nil)
 	if err != nil {
 		return failed
 	}
-	req.Header.Set("Authorization", "Bearer "+d.access)
+	req.Header.Set("Authorization", "Bearer "+accessToken)
 	ans, err := a.do(req)
 	if err != nil || ans.status != http.StatusOK {
 		return failed
@@ -168,44 +178,63 @@ func (a *api) me(ctx context.Context, d *device) outcome {
 // Cell names, as the table shows them.
 const (
 	cellRefreshHTTP = "POST /auth/refresh (HTTP)"
-	cellMe          = "GET /api/me (bearer)"
+	cellMeCached    = "GET /api/me (bearer, cached)"
+	cellMeCold      = "GET /api/me (bearer, cold)"
 	cellLogin       = "POST /auth/login (argon2id)"
 	cellLimit       = "limit: one SQL statement"
 	cellService     = "service, no HTTP (svc.Refresh)"
 )
 
-// refreshCell: each worker refreshes its own device's chain over HTTP against srv, for d.
-func (b *bench) refreshCell(ctx context.Context, srv *server, workers int, d time.Duration) cell {
-	client := b.api
-	if srv != b.server {
-		client = newAPI(srv.baseURL)
+// refreshOp: each worker refreshes its own device's chain on inst over HTTP.
+func (b *bench) refreshOp(inst *instance) op {
+	return func(ctx context.Context, w, _ int) outcome {
+		return inst.api.refresh(ctx, inst.devices[w])
 	}
-	c := drive(ctx, cellRefreshHTTP, workers, d, srv.pid(), func(ctx context.Context, w, _ int) outcome {
-		return client.refresh(ctx, b.httpDevices[w])
-	})
-	c.rssKiB = srv.rssKiB()
-	return c
 }
 
-// meCell: each worker reads /api/me with its device's latest access token.
-func (b *bench) meCell(ctx context.Context, workers int) cell {
-	c := drive(ctx, cellMe, workers, b.opts.duration, b.server.pid(), func(ctx context.Context, w, _ int) outcome {
-		return b.api.me(ctx, b.httpDevices[w])
-	})
-	c.rssKiB = b.server.rssKiB()
-	return c
+// meCachedOp readies the cached /api/me cell: each worker's device refreshes once over HTTP, so
+// that its access token is one the server signed itself and so remembers as verified (and is
+// fresh, whatever ran before). The op presents that token again and again. It also returns how
+// many of those refreshes failed.
+func (b *bench) meCachedOp(ctx context.Context, workers int) (op, int) {
+	failures := 0
+	for _, d := range b.main.devices[:workers] {
+		if b.main.api.refresh(ctx, d) != succeeded {
+			failures++
+		}
+	}
+	return func(ctx context.Context, w, _ int) outcome {
+		return b.main.api.me(ctx, b.main.devices[w].access)
+	}, failures
 }
 
-// loginCell: each worker signs in again and again, every time as a new device (a new session).
-func (b *bench) loginCell(ctx context.Context, workers int) cell {
-	c := drive(ctx, cellLogin, workers, b.opts.duration, b.server.pid(), b.loginOp(fmt.Sprintf("bench-login-%d", workers)))
-	c.rssKiB = b.server.rssKiB()
-	return c
+// meColdOp readies the cold /api/me cell: -cold-tokens access tokens minted by the bench's own
+// service, which signs with the server's keys. The server has never seen them, so it checks the
+// Ed25519 signature of every one (its cache of verified signatures is keyed by the token's
+// digest). Each worker presents each of its share once, warm-up included, and stops when they run out.
+func (b *bench) meColdOp(ctx context.Context, workers int) (op, error) {
+	perWorker := (b.opts.coldTokens + workers - 1) / workers
+	b.log("  minting %d access tokens through the service for the cold cell", perWorker*workers)
+	pools, err := b.direct.mintAccessTokens(ctx, b.directDevices[:workers], perWorker)
+	if err != nil {
+		return nil, err
+	}
+	next := make([]int, workers)
+	return func(ctx context.Context, w, _ int) outcome {
+		if next[w] == len(pools[w]) {
+			return exhausted
+		}
+		token := pools[w][next[w]]
+		next[w]++
+		return b.main.api.me(ctx, token)
+	}, nil
 }
 
-// loginOp signs in as a new device per request, named prefix-worker-n, cycling through the accounts.
+// loginOp signs in as a new device per request, named prefix-N with N unique in the run, cycling
+// through the accounts.
 func (b *bench) loginOp(prefix string) op {
-	return func(ctx context.Context, w, n int) outcome {
-		return b.api.loginChecked(ctx, b.accounts[(w+n)%len(b.accounts)], fmt.Sprintf("%s-%d-%d", prefix, w, n))
+	return func(ctx context.Context, _, _ int) outcome {
+		n := b.logins.Add(1)
+		return b.main.api.loginChecked(ctx, b.accounts[int(n)%len(b.accounts)], fmt.Sprintf("%s-%d", prefix, n))
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -20,12 +21,13 @@ type database struct {
 	url      string // adminURL pointing at the fresh database
 }
 
-func createDatabase(ctx context.Context, adminURL string) (*database, error) {
+// createDatabase creates gatehouse_bench_<time>_<pid>_<label> next to adminURL's database.
+func createDatabase(ctx context.Context, adminURL, label string) (*database, error) {
 	u, err := url.Parse(adminURL)
 	if err != nil {
 		return nil, fmt.Errorf("-database-url: %w", err)
 	}
-	name := fmt.Sprintf("gatehouse_bench_%d_%d", time.Now().Unix(), os.Getpid())
+	name := fmt.Sprintf("gatehouse_bench_%d_%d_%s", time.Now().Unix(), os.Getpid(), label)
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
@@ -56,46 +58,79 @@ func (d *database) connect(ctx context.Context) (*pgx.Conn, error) {
 	return pgx.Connect(ctx, d.url)
 }
 
-// verifyNoForks checks token rule 4 at the end of the run. The schema holds a family's live token
-// in one column, so the database alone cannot show two; what can fail is the agreement with the
-// clients: every chain the bench drove must end at its family's live token, the family must be
-// live, and it must have issued exactly 1 + (rotations its client saw) tokens. A fork, a lost
-// rotation or a rotation counted twice breaks that count.
+// verifyNoForks checks, at the end of the run, that the families agree with the clients that
+// drove them. The schema holds a family's live token in one column of device_sessions, so
+// counting live tokens could only ever find one: what can go wrong is a chain that forked, lost a
+// rotation or took a refused token back. So, for every chain the bench drove (token rules 1, 3
+// and 4): its family's history holds exactly 1 + (rotations its client saw) tokens, the client's
+// last token is the family's live token, in a live family of the client's own device, and no
+// token the server refused for good succeeded later. And every live family's token must be in
+// its own history. A failure makes the bench exit 1.
 func (b *bench) verifyNoForks(ctx context.Context, stdout io.Writer) error {
-	conn, err := b.db.connect(ctx)
+	type chainSet struct {
+		db     *database
+		chains []*device
+	}
+	sets := []chainSet{{b.main.db, append(append([]*device{}, b.main.devices...), b.directDevices...)}}
+	if b.big != nil {
+		sets = append(sets, chainSet{b.big.db, b.big.devices})
+	}
+	var problems []string
+	var families, unrecorded, chains, refusals, revived int
+	for _, set := range sets {
+		f, u, p, err := checkChains(ctx, set.db, set.chains)
+		if err != nil {
+			return fmt.Errorf("fork check on %s: %w", set.db.name, err)
+		}
+		families, unrecorded, problems = families+f, unrecorded+u, append(problems, p...)
+		chains += len(set.chains)
+		for _, d := range set.chains {
+			refusals, revived = refusals+len(d.declined), revived+d.revived
+		}
+	}
+	fmt.Fprintln(stdout, "\n## Token chains at the end of the run")
+	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "- %d chains driven by the bench, each checked against its client: its family's history holds rotations + 1 tokens, and the client's last token is the family's live token, in a live family of its device.\n", chains)
+	fmt.Fprintf(stdout, "- %d refresh tokens refused for good during the run (each client kept presenting its refused token); %d of them accepted later.\n", refusals, revived)
+	fmt.Fprintf(stdout, "- %d live families; %d of them have a live token missing from their own history.\n", families, unrecorded)
+	if unrecorded > 0 {
+		problems = append(problems, fmt.Sprintf("%d live families whose live token is missing from their history", unrecorded))
+	}
+	if len(problems) == 0 {
+		fmt.Fprintln(stdout, "\nEvery chain agrees with its client.")
+		return nil
+	}
+	fmt.Fprintf(stdout, "\n%d problems:\n", len(problems))
+	for _, p := range problems {
+		fmt.Fprintln(stdout, "  - "+p)
+	}
+	return fmt.Errorf("fork check failed: %d problems", len(problems))
+}
+
+// checkChains compares the chains driven on one database with their families, and counts the
+// live families and those whose live token is not in their history.
+func checkChains(ctx context.Context, db *database, chains []*device) (families, unrecorded int, problems []string, err error) {
+	conn, err := db.connect(ctx)
 	if err != nil {
-		return err
+		return 0, 0, nil, err
 	}
 	defer conn.Close(ctx)
-	var families, unrecorded int
 	err = conn.QueryRow(ctx, `
 		SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
 		         SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id AND t.token_hash = s.token_hash))
 		  FROM device_sessions s WHERE s.revoked_at IS NULL`).Scan(&families, &unrecorded)
 	if err != nil {
-		return fmt.Errorf("fork check: %w", err)
+		return 0, 0, nil, err
 	}
-	var problems []string
-	if unrecorded > 0 {
-		problems = append(problems, fmt.Sprintf("%d live families whose live token is missing from their history", unrecorded))
-	}
-	chains := append(append([]*device{}, b.httpDevices...), b.directDevices...)
 	for _, d := range chains {
 		if p := checkChain(ctx, conn, d); p != "" {
 			problems = append(problems, p)
 		}
+		if d.revived > 0 {
+			problems = append(problems, fmt.Sprintf("device %s: %d refresh tokens refused for good succeeded later", d.id, d.revived))
+		}
 	}
-	fmt.Fprintf(stdout, "\nNo forks: %d live families, each with exactly one live token; %d driven chains checked against their clients: ",
-		families, len(chains))
-	if len(problems) == 0 {
-		fmt.Fprintln(stdout, "all agree.")
-		return nil
-	}
-	fmt.Fprintf(stdout, "%d problems.\n", len(problems))
-	for _, p := range problems {
-		fmt.Fprintln(stdout, "  - "+p)
-	}
-	return fmt.Errorf("fork check failed: %d problems", len(problems))
+	return families, unrecorded, problems, nil
 }
 
 // checkChain compares one client's view of its chain with its family; "" when they agree.
@@ -111,7 +146,7 @@ func checkChain(ctx context.Context, conn *pgx.Conn, d *device) string {
 		       (SELECT count(*) FROM refresh_tokens t WHERE t.session_id = s.id)
 		  FROM device_sessions s WHERE s.token_hash = $1`, hash[:]).Scan(&deviceID, &live, &issued)
 	switch {
-	case err == pgx.ErrNoRows:
+	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Sprintf("device %s: its last refresh token is no family's live token", d.id)
 	case err != nil:
 		return fmt.Sprintf("device %s: %v", d.id, err)
@@ -120,7 +155,7 @@ func checkChain(ctx context.Context, conn *pgx.Conn, d *device) string {
 	case !live:
 		return fmt.Sprintf("device %s: its family is revoked or expired", d.id)
 	case issued != d.rotations+1:
-		return fmt.Sprintf("device %s: the family issued %d tokens, its client saw %d rotations", d.id, issued, d.rotations)
+		return fmt.Sprintf("device %s: the family's history holds %d tokens, its client saw %d rotations (expected %d)", d.id, issued, d.rotations, d.rotations+1)
 	}
 	return ""
 }
@@ -129,9 +164,9 @@ func checkChain(ctx context.Context, conn *pgx.Conn, d *device) string {
 const seedUserID = "bench-seed-user"
 
 // seedTokensTo adds synthetic families until refresh_tokens holds at least target rows. Each
-// family has four tokens, one live and three rotated, like a device refreshed three times; the
-// rows go in with COPY. It returns the number of rows afterwards.
-func seedTokensTo(ctx context.Context, conn *pgx.Conn, target int) (int, error) {
+// family has four tokens, one live and three rotated, like a device refreshed three times, with
+// the server's lifetimes; the rows go in with COPY. It returns the number of rows afterwards.
+func seedTokensTo(ctx context.Context, conn *pgx.Conn, target int, cfg serverConfig) (int, error) {
 	var have, families int
 	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM refresh_tokens), (SELECT count(*) FROM device_sessions WHERE user_id = $1)`,
 		seedUserID).Scan(&have, &families); err != nil {
@@ -161,7 +196,7 @@ func seedTokensTo(ctx context.Context, conn *pgx.Conn, target int) (int, error) 
 		i++
 		rotated := now.Add(-time.Hour)
 		return []any{fmt.Sprintf("seed-%d", f), seedUserID, fmt.Sprintf("seed-device-%d", f), "Seeded device",
-			now, now, now.Add(720 * time.Hour), now, token(f, perFamily-1), now.Add(336 * time.Hour), token(f, perFamily-2), rotated}, nil
+			now, now, now.Add(cfg.sessionMaxAge), now, token(f, perFamily-1), now.Add(cfg.refreshIdleTTL), token(f, perFamily-2), rotated}, nil
 	})
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"device_sessions"}, []string{"id", "user_id", "device_id", "device_name",
 		"created_at", "last_used_at", "expires_at", "authenticated_at", "token_hash", "token_expires_at", "prev_token_hash", "rotated_at"}, sessions); err != nil {
@@ -172,7 +207,7 @@ func seedTokensTo(ctx context.Context, conn *pgx.Conn, target int) (int, error) 
 		if f == last {
 			return nil, nil
 		}
-		row := []any{token(f, n), fmt.Sprintf("seed-%d", f), now.Add(-time.Duration(perFamily-n) * time.Hour), now.Add(336 * time.Hour)}
+		row := []any{token(f, n), fmt.Sprintf("seed-%d", f), now.Add(-time.Duration(perFamily-n) * time.Hour), now.Add(cfg.refreshIdleTTL)}
 		if n++; n == perFamily {
 			f, n = f+1, 0
 		}
@@ -189,13 +224,14 @@ func seedTokensTo(ctx context.Context, conn *pgx.Conn, target int) (int, error) 
 }
 
 // trimHistory deletes the rotated tokens of every family, keeping each one's live token, so that
-// the seed comparison starts small; the clients' rotation counts start again with it.
-func (b *bench) trimHistory(ctx context.Context, conn *pgx.Conn) error {
+// the small side of the size comparison starts small every time; the rotation counts of the
+// clients of chains (the chains on this database) start again with it.
+func trimHistory(ctx context.Context, conn *pgx.Conn, chains []*device) error {
 	if _, err := conn.Exec(ctx, `DELETE FROM refresh_tokens t USING device_sessions s
 		WHERE t.session_id = s.id AND t.token_hash <> s.token_hash`); err != nil {
 		return fmt.Errorf("trim token history: %w", err)
 	}
-	for _, d := range append(append([]*device{}, b.httpDevices...), b.directDevices...) {
+	for _, d := range chains {
 		d.rotations = 0
 	}
 	return nil

@@ -2,37 +2,27 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"sync"
 	"time"
 
 	"gatehouse/models"
 	"gatehouse/services/auth"
 )
 
-// The server's defaults, which the bench does not change and the direct service must share.
-const (
-	accessTTL      = 10 * time.Minute
-	refreshIdleTTL = 336 * time.Hour
-	sessionMaxAge  = 720 * time.Hour
-	refreshGrace   = 10 * time.Second
-)
-
-// direct reaches the same database without HTTP: its own store (a pool of the server's size) and
-// an auth.Service on the server's key directory, both in this process.
+// direct reaches the main database without HTTP: its own store (a pool of the server's size) and
+// an auth.Service on the server's key directory and configuration, both in this process.
 type direct struct {
-	store     *models.Store
-	svc       *auth.Service
-	successor []byte // the refresh-successor key, derived as services/auth derives it
+	store *models.Store
+	svc   *auth.Service
+	cfg   serverConfig
 }
 
-func openDirect(databaseURL, keyDir, issuer string) (*direct, error) {
-	store, err := models.Open(databaseURL, models.Options{MaxOpenConns: serverPoolSize})
+func openDirect(databaseURL, keyDir, issuer string, cfg serverConfig) (*direct, error) {
+	store, err := models.Open(databaseURL, models.Options{MaxOpenConns: cfg.dbMaxConns})
 	if err != nil {
 		return nil, err
 	}
@@ -41,43 +31,20 @@ func openDirect(databaseURL, keyDir, issuer string) (*direct, error) {
 		store.Close()
 		return nil, err
 	}
-	passwords, err := auth.NewPasswords(auth.DefaultPasswordParams, rand.Reader, 2, 5*time.Second)
+	// This service hashes passwords only to sign the bench's devices in, one at a time, before
+	// any cell: its hash slots and their wait do not matter.
+	passwords, err := auth.NewPasswords(auth.DefaultPasswordParams, rand.Reader, 1, time.Minute)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	successor, err := successorKey(keyDir)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	svc := auth.New(auth.Config{Issuer: issuer, AccessTTL: accessTTL, RefreshIdleTTL: refreshIdleTTL,
-		SessionMaxAge: sessionMaxAge, RefreshGrace: refreshGrace}, auth.Deps{Store: store, Keys: keys, Passwords: passwords})
-	return &direct{store: store, svc: svc, successor: successor}, nil
+	svc := auth.New(auth.Config{Issuer: issuer, AccessTTL: cfg.accessTTL, RefreshIdleTTL: cfg.refreshIdleTTL,
+		SessionMaxAge: cfg.sessionMaxAge, RefreshGrace: cfg.refreshGrace, ReauthWindow: cfg.reauthWindow,
+		MaxSessions: cfg.maxSessions}, auth.Deps{Store: store, Keys: keys, Passwords: passwords})
+	return &direct{store: store, svc: svc, cfg: cfg}, nil
 }
 
 func (d *direct) close() { d.store.Close() }
-
-// successorKey derives the key that turns a refresh token into its successor, from the key
-// directory's secret, the way services/auth does (HMAC-SHA256(secret, "gatehouse/refresh-successor")).
-// The limit then does the same hashing per rotation as the service; were the derivation to drift,
-// only the cost comparison would, since the limit's chains never go back to the service.
-func successorKey(keyDir string) ([]byte, error) {
-	secret, err := os.ReadFile(filepath.Join(keyDir, "secret.key"))
-	if err != nil {
-		return nil, fmt.Errorf("read the server secret: %w", err)
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte("gatehouse/refresh-successor"))
-	return mac.Sum(nil), nil
-}
-
-// successorOf is the token that rotating token yields: "ghr_" + base64url(HMAC-SHA256(key, token)).
-func (d *direct) successorOf(token string) string {
-	mac := hmac.New(sha256.New, d.successor)
-	mac.Write([]byte(token))
-	return "ghr_" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
 
 // signInDevices signs in n devices named prefix-NN through the service, spread over the accounts.
 func (d *direct) signInDevices(ctx context.Context, accounts []account, prefix string, n int) ([]*device, error) {
@@ -96,44 +63,78 @@ func (d *direct) signInDevices(ctx context.Context, accounts []account, prefix s
 }
 
 // rotateInOneStatement is the limit: the rotation the service does on its happy path, as one
-// prepared statement with the same parameters, and nothing else (no access token is signed).
+// prepared statement with the parameters the service passes (the successor from the service
+// itself, SHA-256 of both tokens as they are stored, the idle expiry of the server's
+// configuration), and nothing else: no access token is signed. The statement finds no live
+// token it may rotate (models.ErrNotFound) when the service would refuse it.
 func (d *direct) rotateInOneStatement(ctx context.Context, dev *device) outcome {
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	next := d.successorOf(dev.refresh)
-	hash, nextHash := sha256.Sum256([]byte(dev.refresh)), sha256.Sum256([]byte(next))
+	presented := dev.refresh
+	next := d.svc.SuccessorOf(presented)
+	hash, nextHash := sha256.Sum256([]byte(presented)), sha256.Sum256([]byte(next))
 	_, err := d.store.RotateInOneStatement(ctx, models.RotateParams{
-		Hash: hash[:], SuccessorHash: nextHash[:], Now: now, IdleExpiry: now.Add(refreshIdleTTL),
+		Hash: hash[:], SuccessorHash: nextHash[:], Now: now, IdleExpiry: now.Add(d.cfg.refreshIdleTTL),
 		DeviceID: dev.id, IP: "127.0.0.1",
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		dev.refused(presented)
+		return failed
+	case err != nil:
 		return failed
 	}
-	dev.refresh = next
-	dev.rotations++
+	dev.rotated(presented, next, "")
 	return succeeded
 }
 
 // refreshThroughService is svc.Refresh without HTTP: the statement plus signing an access token.
 func (d *direct) refreshThroughService(ctx context.Context, dev *device) outcome {
-	issued, err := d.svc.Refresh(ctx, dev.refresh, auth.Client{DeviceID: dev.id, UserAgent: "gatehouse-bench", IP: "127.0.0.1"})
-	if err != nil || issued.RefreshToken == dev.refresh || issued.AccessToken == "" {
+	presented := dev.refresh
+	issued, err := d.svc.Refresh(ctx, presented, auth.Client{DeviceID: dev.id, UserAgent: "gatehouse-bench", IP: "127.0.0.1"})
+	switch {
+	case errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrTokenReused) ||
+		errors.Is(err, auth.ErrTokenExpired) || errors.Is(err, auth.ErrSessionRevoked):
+		dev.refused(presented)
+		return failed
+	case err != nil || issued.RefreshToken == presented || issued.AccessToken == "":
 		return failed
 	}
-	dev.refresh, dev.access = issued.RefreshToken, issued.AccessToken
-	dev.rotations++
+	dev.rotated(presented, issued.RefreshToken, issued.AccessToken)
 	return succeeded
 }
 
-// limitCell: each worker rotates its own chain with the one statement, for d.
-func (b *bench) limitCell(ctx context.Context, workers int, d time.Duration) cell {
-	return drive(ctx, cellLimit, workers, d, b.server.pid(), func(ctx context.Context, w, _ int) outcome {
-		return b.direct.rotateInOneStatement(ctx, b.directDevices[w])
-	})
+// mintAccessTokens refreshes each device's chain n times through the service, all devices at
+// once, and returns each device's n access tokens. They are valid on the server (same keys, same
+// issuer, live sessions) and the server has never verified them.
+func (d *direct) mintAccessTokens(ctx context.Context, devices []*device, n int) ([][]string, error) {
+	tokens := make([][]string, len(devices))
+	errs := make([]error, len(devices))
+	var wg sync.WaitGroup
+	for i, dev := range devices {
+		wg.Go(func() {
+			for range n {
+				if d.refreshThroughService(ctx, dev) != succeeded {
+					errs[i] = fmt.Errorf("mint access tokens: refresh of device %s through the service failed", dev.id)
+					return
+				}
+				tokens[i] = append(tokens[i], dev.access)
+			}
+		})
+	}
+	wg.Wait()
+	return tokens, errors.Join(errs...)
 }
 
-// serviceCell: each worker refreshes its own chain through the service, in this process, for d.
-func (b *bench) serviceCell(ctx context.Context, workers int, d time.Duration) cell {
-	return drive(ctx, cellService, workers, d, b.server.pid(), func(ctx context.Context, w, _ int) outcome {
+// limitOp: each worker rotates its own chain with the one statement.
+func (b *bench) limitOp() op {
+	return func(ctx context.Context, w, _ int) outcome {
+		return b.direct.rotateInOneStatement(ctx, b.directDevices[w])
+	}
+}
+
+// serviceOp: each worker refreshes its own chain through the service, in this process.
+func (b *bench) serviceOp() op {
+	return func(ctx context.Context, w, _ int) outcome {
 		return b.direct.refreshThroughService(ctx, b.directDevices[w])
-	})
+	}
 }

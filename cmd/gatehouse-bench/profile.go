@@ -67,18 +67,44 @@ func topLines(text string, n int) string {
 	return strings.Join(keep, "\n")
 }
 
-// pprofCell serves once more with GATEHOUSE_CPU_PROFILE, drives the profiled refresh cell against
-// that server alone, stops it so that it writes the profile, and prints `go tool pprof -top`.
-// The profile covers the server's whole life: its start (migration check, one argon2id hash for
-// the dummy password) is a fraction of a second beside the cell.
-func (b *bench) pprofCell(ctx context.Context, stdout io.Writer) error {
-	_ = os.Remove(b.opts.cpuProfile)
-	srv, err := startServer(ctx, b.setup, "GATEHOUSE_CPU_PROFILE="+b.opts.cpuProfile)
+// perfCell records the main server with perf during one more refresh cell at -profile-workers
+// (after its warm-up, which perf does not see) and prints the cell and the top symbols. It runs
+// after the table, so that perf's sampling weighs on none of its cells.
+func (b *bench) perfCell(ctx context.Context, stdout io.Writer) error {
+	w, pid, do := b.opts.profileWorkers, b.main.server.PID(), b.refreshOp(b.main)
+	warm := drive(ctx, cellRefreshHTTP, w, b.opts.warmup, pid, do)
+	perf, err := startPerf(ctx, pid, b.opts.perfOut)
 	if err != nil {
 		return err
 	}
-	c := b.refreshCell(ctx, srv, b.opts.profileWorkers, b.opts.duration)
-	srv.stop()
+	c := drive(ctx, cellRefreshHTTP, w, b.opts.duration, pid, do)
+	top, err := perf.stop()
+	if err != nil {
+		return err
+	}
+	c.warmupErrors, c.rssKiB = warm.errors+warm.shed, rssKiB(pid)
+	fmt.Fprintf(stdout, "\n## Server CPU during one more refresh cell (perf, self time by symbol)\n\n")
+	printCells(stdout, []cell{c})
+	fmt.Fprintf(stdout, "\n```\n%s\n```\n", top)
+	return nil
+}
+
+// pprofCell serves once more with GATEHOUSE_CPU_PROFILE, drives the profiled refresh cell (with
+// its warm-up) against that server alone, on the main database and devices, stops it so that it
+// writes the profile, and prints `go tool pprof -top`. The profile covers the server's whole life:
+// its start (migration check, one argon2id hash for the dummy password) is a fraction of a second
+// beside the cell.
+func (b *bench) pprofCell(ctx context.Context, stdout io.Writer) error {
+	_ = os.Remove(b.opts.cpuProfile)
+	srv, err := startServer(ctx, b.main.setup, "GATEHOUSE_CPU_PROFILE="+b.opts.cpuProfile)
+	if err != nil {
+		return err
+	}
+	profiled := &instance{db: b.main.db, setup: b.main.setup, server: srv, api: newAPI(srv.URL), devices: b.main.devices}
+	c := b.warmThenDrive(ctx, cellRefreshHTTP, b.opts.profileWorkers, b.opts.duration, srv, b.refreshOp(profiled))
+	if err := stopServer(srv); err != nil {
+		return err
+	}
 	if _, err := os.Stat(b.opts.cpuProfile); err != nil {
 		return fmt.Errorf("the server wrote no CPU profile to %s: `gatehouse serve` needs GATEHOUSE_CPU_PROFILE support", b.opts.cpuProfile)
 	}

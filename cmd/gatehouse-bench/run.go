@@ -6,21 +6,29 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"gatehouse/cmd/gatehouse/harness"
 )
 
 // options are the bench's flags.
 type options struct {
 	databaseURL    string
 	duration       time.Duration
-	rounds         int   // the rotation cells alternate in this many slices of duration
-	workers        []int // the refresh, /api/me, limit and service cells
-	loginWorkers   []int // the sign-in cells
+	warmup         time.Duration // unmeasured load before each cell of each round
+	rounds         int           // the rotation cells are measured in this many rounds of duration/rounds
+	repeats        int           // each extra comparison is measured this many times
+	seed           uint64        // orders the rounds; 0 draws one
+	workers        []int         // the refresh, /api/me, limit and service cells
+	loginWorkers   []int         // the sign-in cells
+	coldTokens     int           // tokens minted for each cold /api/me cell
 	users          int
 	serverBin      string
 	profileWorkers int
@@ -37,6 +45,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: gatehouse-bench [flags]\n\nBuilds cmd/gatehouse, serves it on a fresh PostgreSQL database and prints a table of")
 		fmt.Fprintln(stderr, "requests/s, p50, p99, errors and the server's RSS per cell. Run it from the module (make bench).")
+		fmt.Fprintln(stderr, "A smoke run: -duration 2s -warmup 200ms -workers 1,16 -login-workers 1 -rounds 2 -cold-tokens 10000")
 		fs.PrintDefaults()
 	}
 	o := &options{}
@@ -45,18 +54,22 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	}
 	fs.StringVar(&o.databaseURL, "database-url", defaultURL, "PostgreSQL to bench on: a fresh database is created there and dropped at the end")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each cell runs (2s makes a smoke run)")
-	fs.IntVar(&o.rounds, "rounds", 5, "refresh over HTTP, the limit and the service alternate in this many slices of -duration, so that a shared machine's drifting load falls on all three alike")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each cell runs, its rounds added up (2s makes a smoke run)")
+	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured load before every cell of every round (connections, caches); its failures are reported")
+	fs.IntVar(&o.rounds, "rounds", 5, "refresh over HTTP, the limit and the service are measured side by side in this many rounds of -duration/-rounds; the ratios are given per round (median, min, max)")
+	fs.IntVar(&o.repeats, "repeats", 3, "how many times -seed-tokens and -login-flood measure each side of their comparison")
+	fs.Uint64Var(&o.seed, "seed", 0, "seed of the order of rounds and of the cells in each round (0: draw one; the run prints it)")
 	workers := fs.String("workers", "1,4,16,64", "concurrent workers of the refresh, /api/me, limit and service cells")
 	loginWorkers := fs.String("login-workers", "1,4,16", "concurrent workers of the sign-in cells (the server hashes -password-concurrency passwords at once)")
+	fs.IntVar(&o.coldTokens, "cold-tokens", 50000, "access tokens minted for each cold /api/me cell, each presented once; the cell ends when they run out, if before -duration")
 	fs.IntVar(&o.users, "users", 4, "accounts created with gatehouse user create; devices are spread over them")
 	fs.StringVar(&o.serverBin, "server-bin", "", "a gatehouse binary to serve instead of building ./cmd/gatehouse")
-	fs.IntVar(&o.profileWorkers, "profile-workers", 16, "the refresh cell that -perf and -cpu-profile profile")
-	fs.StringVar(&o.perfOut, "perf", "", "record the server with perf during the profiled refresh cell into this `file` and print its top symbols")
+	fs.IntVar(&o.profileWorkers, "profile-workers", 16, "workers of the extra refresh cells: -perf, -cpu-profile, -seed-tokens and -login-flood")
+	fs.StringVar(&o.perfOut, "perf", "", "after the table, record the server with perf during one more refresh cell into this `file` and print its top symbols")
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "after the table, serve once more with GATEHOUSE_CPU_PROFILE set to this `file`, drive the profiled refresh cell, and print go tool pprof -top")
-	fs.IntVar(&o.seedTokens, "seed-tokens", 0, "extra: compare refresh p50 with 10,000 stored tokens and with this many (e.g. 1000000)")
+	fs.IntVar(&o.seedTokens, "seed-tokens", 0, "extra: compare refresh p50 with 10,000 stored tokens and with this many (e.g. 1000000), on two servers and databases, -repeats times")
 	fs.IntVar(&o.passwordSlots, "password-concurrency", 0, "the server's GATEHOUSE_PASSWORD_CONCURRENCY (0: its default, half the cores)")
-	fs.IntVar(&o.loginFlood, "login-flood", 0, "extra: this many sign-in workers run beside the profiled refresh cell; compare its p99 with and without")
+	fs.IntVar(&o.loginFlood, "login-flood", 0, "extra: this many sign-in workers run beside the profiled refresh cell; compare its p99 with and without, -repeats times")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -75,14 +88,23 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-database-url must be a postgres:// URL: the bench measures the PostgreSQL path")
 	case o.duration <= 0:
 		return nil, errors.New("-duration must be positive")
+	case o.warmup < 0:
+		return nil, errors.New("-warmup must be 0 or more")
 	case o.rounds < 1:
 		return nil, errors.New("-rounds must be at least 1")
+	case o.repeats < 1:
+		return nil, errors.New("-repeats must be at least 1")
+	case o.coldTokens < 1:
+		return nil, errors.New("-cold-tokens must be at least 1")
 	case o.users < 1:
 		return nil, errors.New("-users must be at least 1")
 	case o.profileWorkers < 1:
 		return nil, errors.New("-profile-workers must be at least 1")
 	case o.passwordSlots < 0:
 		return nil, errors.New("-password-concurrency must be 0 (the server's default) or more")
+	}
+	for o.seed == 0 {
+		o.seed = rand.Uint64()
 	}
 	return o, nil
 }
@@ -116,70 +138,123 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer os.RemoveAll(dir)
-	log("building the server")
-	bin, err := buildServer(ctx, opts.serverBin, dir)
+	bin, err := serverBinary(opts.serverBin, log)
 	if err != nil {
 		return err
 	}
-	db, err := createDatabase(ctx, opts.databaseURL)
-	if err != nil {
-		return err
-	}
-	log("fresh database %s", db.name)
-	defer func() {
-		if err := db.drop(context.Background()); err != nil {
-			log("could not drop database %s: %v", db.name, err)
-		}
-	}()
-	setup := serverSetup{bin: bin, dir: dir, databaseURL: db.url, keyDir: filepath.Join(dir, "keys"),
+	defer harness.RemoveBuild()
+	setup := serverSetup{bin: bin, dir: dir, keyDir: filepath.Join(dir, "keys"),
 		settings: []string{"GATEHOUSE_PASSWORD_CONCURRENCY=" + strconv.Itoa(opts.passwordSlots)}}
-	srv, err := startServer(ctx, setup)
+	cfg, err := readServerConfig(ctx, bin, setup.env())
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-
-	b := &bench{opts: opts, setup: setup, server: srv, api: newAPI(srv.baseURL), db: db, log: log}
+	b := &bench{opts: opts, setup: setup, cfg: cfg, rng: newShuffler(opts.seed), log: log}
 	defer b.close()
+	if b.main, err = b.startInstance(ctx, "main"); err != nil {
+		return err
+	}
 	if err := b.prepare(ctx); err != nil {
 		return err
 	}
 	return b.runAll(ctx, stdout)
 }
 
-// bench holds one run: the server, the devices signed in on it, and the direct path to the database.
-type bench struct {
-	opts   *options
-	setup  serverSetup
-	server *server
-	api    *api
-	db     *database
-	direct *direct
-	log    func(format string, a ...any)
-
-	accounts      []account
-	httpDevices   []*device // signed in over HTTP, refreshed over HTTP
-	directDevices []*device // signed in through the service, rotated by the direct cells
+// serverBinary is the binary given with -server-bin, or else the one the harness builds from
+// ./cmd/gatehouse.
+func serverBinary(given string, log func(format string, a ...any)) (string, error) {
+	if given != "" {
+		return filepath.Abs(given)
+	}
+	log("building the server")
+	return harness.Build()
 }
 
-// prepare creates the accounts with the CLI and signs in one device per worker, over HTTP and
-// through the service.
-func (b *bench) prepare(ctx context.Context) error {
+// bench holds one run: the servers, the devices signed in on them, and the direct path to the
+// main database.
+type bench struct {
+	opts   *options
+	setup  serverSetup // the binary, key directory and settings every instance shares
+	cfg    serverConfig
+	rng    *rand.Rand
+	log    func(format string, a ...any)
+	main   *instance
+	big    *instance // -seed-tokens: the second server, on the database with the many tokens
+	direct *direct
+
+	accounts      []account
+	directDevices []*device // signed in through the service, rotated by the direct cells
+	logins        atomic.Int64
+}
+
+// instance is one `gatehouse serve` on a fresh database of its own, with the devices the bench
+// signed in on it over HTTP (one per worker, refreshed over HTTP).
+type instance struct {
+	db      *database
+	setup   serverSetup
+	server  *harness.Server
+	api     *api
+	devices []*device
+}
+
+// startInstance creates a fresh database, creates the accounts in it with the CLI (which
+// migrates it) and serves it.
+func (b *bench) startInstance(ctx context.Context, label string) (*instance, error) {
+	db, err := createDatabase(ctx, b.opts.databaseURL, label)
+	if err != nil {
+		return nil, err
+	}
+	b.log("fresh database %s", db.name)
+	inst := &instance{db: db, setup: b.setup}
+	inst.setup.databaseURL = db.url
+	if err := b.createAccounts(ctx, inst.setup); err != nil {
+		inst.close(b.log)
+		return nil, err
+	}
+	if inst.server, err = startServer(ctx, inst.setup); err != nil {
+		inst.close(b.log)
+		return nil, err
+	}
+	inst.api = newAPI(inst.server.URL)
+	return inst, nil
+}
+
+// close stops the server and drops the database.
+func (i *instance) close(log func(string, ...any)) {
+	if i.server != nil {
+		if err := stopServer(i.server); err != nil {
+			log("%v", err)
+		}
+	}
+	if err := i.db.drop(context.Background()); err != nil {
+		log("could not drop database %s: %v", i.db.name, err)
+	}
+}
+
+// createAccounts creates the bench's accounts with `gatehouse user create`.
+func (b *bench) createAccounts(ctx context.Context, setup serverSetup) error {
 	b.log("creating %d accounts with `gatehouse user create`", b.opts.users)
+	var accounts []account
 	for i := range b.opts.users {
 		a := account{email: fmt.Sprintf("bench-%d@example.com", i+1), password: "bench password " + strconv.Itoa(i+1)}
-		if err := createUser(ctx, b.setup, a, fmt.Sprintf("Bench %d", i+1)); err != nil {
+		if err := createUser(ctx, setup, a, fmt.Sprintf("Bench %d", i+1)); err != nil {
 			return err
 		}
-		b.accounts = append(b.accounts, a)
+		accounts = append(accounts, a)
 	}
+	b.accounts = accounts
+	return nil
+}
+
+// prepare signs in one device per worker on the main server, over HTTP and through the service.
+func (b *bench) prepare(ctx context.Context) error {
 	devices := max(slices.Max(b.opts.workers), b.opts.profileWorkers)
 	b.log("signing in %d devices over HTTP and %d through the service", devices, devices)
 	var err error
-	if b.httpDevices, err = b.api.signInDevices(ctx, b.accounts, "bench-http", devices); err != nil {
+	if b.main.devices, err = b.main.api.signInDevices(ctx, b.accounts, "bench-http", devices); err != nil {
 		return err
 	}
-	if b.direct, err = openDirect(b.db.url, b.setup.keyDir, b.server.baseURL); err != nil {
+	if b.direct, err = openDirect(b.main.db.url, b.setup.keyDir, b.main.server.URL, b.cfg); err != nil {
 		return err
 	}
 	b.directDevices, err = b.direct.signInDevices(ctx, b.accounts, "bench-direct", devices)
@@ -190,37 +265,52 @@ func (b *bench) close() {
 	if b.direct != nil {
 		b.direct.close()
 	}
+	for _, i := range []*instance{b.big, b.main} {
+		if i != nil {
+			i.close(b.log)
+		}
+	}
 }
 
-// runAll runs every cell, prints the tables, the extras asked for, and the fork check.
+// runAll runs every cell, prints the tables, the extras asked for, and the fork check. The
+// rotation rounds come first, then the /api/me cells, then sign-in, each phase in a shuffled
+// order: sign-in leaves the server's heap large (argon2id) and adds a session per request, so it
+// goes last rather than among the others.
 func (b *bench) runAll(ctx context.Context, stdout io.Writer) error {
-	r := &report{duration: b.opts.duration}
+	r := &report{duration: b.opts.duration, warmup: b.opts.warmup, seed: b.opts.seed, rounds: b.opts.rounds, coldTokens: b.opts.coldTokens}
 	if err := b.describeMachine(ctx, r); err != nil {
 		return err
 	}
-	for _, w := range b.opts.workers {
-		if err := b.rotationCells(ctx, r, w); err != nil {
+	b.log("seed %d (-seed %d repeats this order)", b.opts.seed, b.opts.seed)
+	if err := b.rotationRounds(ctx, r); err != nil {
+		return err
+	}
+	for _, phase := range [][]round{
+		schedule(b.rng, b.opts.workers, 1, cellMeCached, cellMeCold),
+		schedule(b.rng, b.opts.loginWorkers, 1, cellLogin),
+	} {
+		results, err := b.runRounds(ctx, phase, b.opts.duration)
+		if err != nil {
 			return err
 		}
-	}
-	for _, w := range b.opts.workers {
-		b.record(r, b.meCell(ctx, w))
-	}
-	for _, w := range b.opts.loginWorkers {
-		b.record(r, b.loginCell(ctx, w))
-	}
-	if err := ctx.Err(); err != nil {
-		return err
+		r.add(results)
 	}
 	r.printMain(stdout)
 
 	if b.opts.seedTokens > 0 {
-		if err := b.seedComparison(ctx, stdout); err != nil {
+		if err := b.sizeComparison(ctx, stdout); err != nil {
 			return err
 		}
 	}
 	if b.opts.loginFlood > 0 {
-		b.loginFloodComparison(ctx, stdout)
+		if err := b.loginFloodComparison(ctx, stdout); err != nil {
+			return err
+		}
+	}
+	if b.opts.perfOut != "" {
+		if err := b.perfCell(ctx, stdout); err != nil {
+			return err
+		}
 	}
 	if b.opts.cpuProfile != "" {
 		if err := b.pprofCell(ctx, stdout); err != nil {
@@ -230,46 +320,114 @@ func (b *bench) runAll(ctx context.Context, stdout io.Writer) error {
 	return b.verifyNoForks(ctx, stdout)
 }
 
-// rotationCells measures refresh over HTTP, the one-statement limit and the service without HTTP
-// at one concurrency. They take turns in -rounds slices, so that the load of a shared machine
-// drifts as little as possible between the cells of one ratio. The HTTP rounds of the profiled
-// concurrency are recorded with perf when asked (the server idles during the other rounds).
-func (b *bench) rotationCells(ctx context.Context, r *report, workers int) error {
-	var perf *perfRecording
-	if workers == b.opts.profileWorkers && b.opts.perfOut != "" {
-		var err error
-		if perf, err = startPerf(ctx, b.server.pid(), b.opts.perfOut); err != nil {
-			return err
-		}
+// rotationRounds measures refresh over HTTP, the one-statement limit and the service without HTTP
+// side by side: -rounds rounds per concurrency of duration/rounds each, every round warmed up, the
+// cells of a round and the rounds of the whole run in an order drawn from the seed. The ratios
+// are per round (a round's three cells ran back to back, under the same load).
+func (b *bench) rotationRounds(ctx context.Context, r *report) error {
+	rounds := schedule(b.rng, b.opts.workers, b.opts.rounds, cellRefreshHTTP, cellLimit, cellService)
+	results, err := b.runRounds(ctx, rounds, b.opts.duration/time.Duration(b.opts.rounds))
+	if err != nil {
+		return err
 	}
-	slice := b.opts.duration / time.Duration(b.opts.rounds)
-	var overHTTP, limit, service []cell
-	for range b.opts.rounds {
-		overHTTP = append(overHTTP, b.refreshCell(ctx, b.server, workers, slice))
-		limit = append(limit, b.limitCell(ctx, workers, slice))
-		service = append(service, b.serviceCell(ctx, workers, slice))
+	r.add(results)
+	for _, res := range results {
+		r.httpOverLimit = appendPair(r.httpOverLimit, res.workers, pair{of: res.cells[cellRefreshHTTP], over: res.cells[cellLimit]})
+		r.serviceOverLimit = appendPair(r.serviceOverLimit, res.workers, pair{of: res.cells[cellService], over: res.cells[cellLimit]})
 	}
-	if perf != nil {
-		top, err := perf.stop()
-		if err != nil {
-			return err
-		}
-		r.perfTop = top
-	}
-	b.record(r, merge(overHTTP))
-	b.record(r, merge(limit))
-	b.record(r, merge(service))
-	return ctx.Err()
+	return nil
 }
 
-// record logs a cell's line as it finishes and adds it to the report.
-func (b *bench) record(r *report, c cell) {
-	b.logCell(c)
-	r.cells = append(r.cells, c)
+// appendPair adds one repeat to the rate comparison at a concurrency.
+func appendPair(m map[int]*comparison, workers int, p pair) map[int]*comparison {
+	if m == nil {
+		m = map[int]*comparison{}
+	}
+	if m[workers] == nil {
+		m[workers] = &comparison{metric: rateOf, format: percent}
+	}
+	m[workers].repeats = append(m[workers].repeats, p)
+	return m
+}
+
+// roundResult is the cells one round measured, by name.
+type roundResult struct {
+	workers int
+	cells   map[string]cell
+}
+
+// runRounds measures the rounds in order, each cell for d after its warm-up.
+func (b *bench) runRounds(ctx context.Context, rounds []round, d time.Duration) ([]roundResult, error) {
+	var results []roundResult
+	for i, rd := range rounds {
+		b.log("round %d/%d: %d workers: %s", i+1, len(rounds), rd.workers, strings.Join(rd.cells, ", then "))
+		res := roundResult{workers: rd.workers, cells: map[string]cell{}}
+		for _, name := range rd.cells {
+			c, err := b.runCell(ctx, name, rd.workers, d)
+			if err != nil {
+				return nil, err
+			}
+			b.logCell(c)
+			res.cells[name] = c
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// runCell runs one cell of the main schedule at a concurrency for d, after its warm-up.
+func (b *bench) runCell(ctx context.Context, name string, workers int, d time.Duration) (cell, error) {
+	switch name {
+	case cellRefreshHTTP:
+		return b.warmThenDrive(ctx, name, workers, d, b.main.server, b.refreshOp(b.main)), nil
+	case cellLimit:
+		return b.warmThenDrive(ctx, name, workers, d, nil, b.limitOp()), nil
+	case cellService:
+		return b.warmThenDrive(ctx, name, workers, d, nil, b.serviceOp()), nil
+	case cellMeCached:
+		do, warmupErrors := b.meCachedOp(ctx, workers)
+		c := b.warmThenDrive(ctx, name, workers, d, b.main.server, do)
+		c.warmupErrors += warmupErrors
+		return c, nil
+	case cellMeCold:
+		do, err := b.meColdOp(ctx, workers)
+		if err != nil {
+			return cell{}, err
+		}
+		return b.warmThenDrive(ctx, name, workers, d, b.main.server, do), nil
+	case cellLogin:
+		return b.warmThenDrive(ctx, name, workers, d, b.main.server, b.loginOp("bench-login")), nil
+	}
+	return cell{}, fmt.Errorf("no cell named %q", name)
+}
+
+// warmThenDrive warms up with op for -warmup, then drives the cell with it for d. Of the warm-up only
+// its failures are kept. srv is the server the cell's requests reach, whose CPU and RSS the row
+// shows; nil for the direct cells, which go to the database from this process (the main server's
+// CPU is still sampled: it idles).
+func (b *bench) warmThenDrive(ctx context.Context, name string, workers int, d time.Duration, srv *harness.Server, do op) cell {
+	pid := b.main.server.PID()
+	if srv != nil {
+		pid = srv.PID()
+	}
+	var warmupErrors int
+	if b.opts.warmup > 0 {
+		warm := drive(ctx, name, workers, b.opts.warmup, pid, do)
+		warmupErrors = warm.errors + warm.shed
+	}
+	c := drive(ctx, name, workers, d, pid, do)
+	c.warmupErrors = warmupErrors
+	if srv != nil {
+		c.rssKiB = rssKiB(srv.PID())
+	}
+	return c
 }
 
 // logCell shows progress on stderr.
 func (b *bench) logCell(c cell) {
-	b.log("%-34s %3d workers: %8.0f req/s  p50 %-9s p99 %-9s errors %d, 429/503 %d",
-		c.name, c.workers, c.rate(), ms(c.p50), ms(c.p99), c.errors, c.refused)
+	b.log("  %-34s %3d workers: %8.0f req/s  p50 %-9s p99 %-9s errors %d, 429/503 %d, warm-up failures %d",
+		c.name, c.workers, c.rate(), ms(c.p50), ms(c.p99), c.errors, c.shed, c.warmupErrors)
 }

@@ -2,73 +2,34 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"gatehouse/cmd/gatehouse/harness"
 )
 
-// benchSettings configure the served binary for the bench; everything else is the default.
-var benchSettings = []string{
-	// Sign-in limits out of the way: the login cells measure argon2id, not the limiter.
-	"GATEHOUSE_LOGIN_LIMIT_IP=1000000000/1h",
-	"GATEHOUSE_LOGIN_LIMIT_ACCOUNT=1000000000/1h",
-	// Each bench client refreshes one session as fast as it can: no per-session limit.
-	"GATEHOUSE_SESSION_LIMIT=off",
-	// The default pool, stated: the direct cells open the same size.
-	"GATEHOUSE_DB_MAX_CONNS=" + strconv.Itoa(serverPoolSize),
-	// No background prune in the middle of a cell.
-	"GATEHOUSE_PRUNE_INTERVAL=0s",
-	"GATEHOUSE_SHUTDOWN_TIMEOUT=5s",
-	"GATEHOUSE_LOG_FORMAT=json",
-}
-
-// serverPoolSize is the server's default PostgreSQL pool (GATEHOUSE_DB_MAX_CONNS).
-const serverPoolSize = 16
-
-// serverSetup is what every gatehouse process of one run shares: binary, database, keys and
+// serverSetup is what every gatehouse process of one instance shares: binary, database, keys and
 // the settings chosen by flags (GATEHOUSE_PASSWORD_CONCURRENCY, which bounds the login cells).
 type serverSetup struct {
 	bin, dir, databaseURL, keyDir string
 	settings                      []string
 }
 
-// env is the bench's own environment (PATH, HOME, …) without any Gatehouse setting of the
-// person running it, plus the run's database and key directory and extra.
-func (s serverSetup) env(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "GATEHOUSE_") || strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "REDIS_URL=") {
-			continue
-		}
-		env = append(env, kv)
+// env is the settings the instance's processes run with: the key directory, benchSettings, the
+// flags' settings and extra (NAME=VALUE), later ones winning. The harness adds the database and
+// the address, and keeps any Gatehouse setting of the person running the bench away.
+func (s serverSetup) env(extra ...string) map[string]string {
+	env := map[string]string{"GATEHOUSE_KEY_DIR": s.keyDir}
+	for _, kv := range slices.Concat(benchSettings, s.settings, extra) {
+		name, value, _ := strings.Cut(kv, "=")
+		env[name] = value
 	}
-	env = append(env, "DATABASE_URL="+s.databaseURL, "GATEHOUSE_KEY_DIR="+s.keyDir)
-	env = append(env, benchSettings...)
-	env = append(env, s.settings...)
-	return append(env, extra...)
-}
-
-// buildServer builds cmd/gatehouse into dir, unless a binary was given.
-func buildServer(ctx context.Context, given, dir string) (string, error) {
-	if given != "" {
-		return filepath.Abs(given)
-	}
-	bin := filepath.Join(dir, "gatehouse")
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "gatehouse/cmd/gatehouse").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build gatehouse/cmd/gatehouse (run the bench from the module): %v\n%s", err, out)
-	}
-	return bin, nil
+	return env
 }
 
 // account is a user the bench created, with the password it signs in with.
@@ -76,98 +37,48 @@ type account struct{ email, password string }
 
 // createUser runs `gatehouse user create`, which also migrates the fresh database.
 func createUser(ctx context.Context, s serverSetup, a account, name string) error {
-	cmd := exec.CommandContext(ctx, s.bin, "user", "create", "--email", a.email, "--name", name, "--password-stdin")
-	cmd.Env = s.env()
-	cmd.Stdin = strings.NewReader(a.password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("gatehouse user create --email %s: %v\n%s", a.email, err, out)
+	env := s.env()
+	env["DATABASE_URL"] = s.databaseURL
+	res, err := harness.CLI{Binary: s.bin, Env: env}.Run(ctx, a.password+"\n",
+		"user", "create", "--email", a.email, "--name", name, "--password-stdin")
+	if err != nil {
+		return err
+	}
+	if res.Code != 0 {
+		return fmt.Errorf("gatehouse user create --email %s: %s", a.email, res)
 	}
 	return nil
 }
 
-// server is a running `gatehouse serve`.
-type server struct {
-	cmd     *exec.Cmd
-	baseURL string
-	logPath string
-	exited  chan struct{} // closed when the process has ended
-	waitErr error
+// startServer serves the instance's database with `gatehouse serve` on a free loopback port and
+// waits until /readyz answers. The server writes its log straight to a file in the run's
+// directory, so that copying it costs the bench's process (whose CPU each cell reports) nothing.
+func startServer(ctx context.Context, s serverSetup, extra ...string) (*harness.Server, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return harness.Start(ctx, harness.Config{
+		Dir: s.dir, Binary: s.bin, DatabaseURL: s.databaseURL, Env: s.env(extra...), LogDirect: true,
+	})
 }
 
-// startServer starts `gatehouse serve` on a free loopback port and waits until /readyz answers.
-func startServer(ctx context.Context, s serverSetup, extraEnv ...string) (*server, error) {
-	addr, err := freeLoopbackAddr()
+// stopServer asks the server to finish (SIGTERM, as an orchestrator would); the harness kills it
+// if it lingers. A server that does not exit cleanly is an error, with the end of its log.
+func stopServer(srv *harness.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code, err := srv.Stop(ctx)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exit status %d", code)
+	}
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("stop gatehouse serve on %s: %w\n%s", srv.Addr, err, srv.LogTail(15))
 	}
-	logPath := filepath.Join(s.dir, "serve-"+strings.ReplaceAll(addr, ":", "-")+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(s.bin, "serve")
-	cmd.Env = s.env(append([]string{"GATEHOUSE_ADDR=" + addr}, extraEnv...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start gatehouse serve: %w", err)
-	}
-	srv := &server{cmd: cmd, baseURL: "http://" + addr, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		srv.waitErr = cmd.Wait()
-		logFile.Close()
-		close(srv.exited)
-	}()
-	if err := srv.waitReady(ctx, 60*time.Second); err != nil {
-		srv.stop()
-		return nil, err
-	}
-	return srv, nil
+	return nil
 }
 
-func (s *server) waitReady(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("gatehouse serve exited at start (%v):\n%s", s.waitErr, s.logTail())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		resp, err := client.Get(s.baseURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("gatehouse serve was not ready within %s:\n%s", limit, s.logTail())
-}
-
-// stop asks the server to finish (SIGTERM, as an orchestrator would) and kills it if it lingers.
-func (s *server) stop() {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-}
-
-func (s *server) pid() int { return s.cmd.Process.Pid }
-
-// rssKiB reads the server's resident set size (VmRSS) from /proc; 0 when it cannot.
-func (s *server) rssKiB() int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(s.pid()) + "/status")
+// rssKiB reads the resident set size (VmRSS) of process pid from /proc; 0 when it cannot.
+func rssKiB(pid int) int64 {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}
@@ -180,28 +91,4 @@ func (s *server) rssKiB() int64 {
 		}
 	}
 	return 0
-}
-
-// logTail is the end of the server's log, for error messages.
-func (s *server) logTail() string {
-	data, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
-	return string(bytes.Join(lines[max(0, len(lines)-15):], []byte("\n")))
-}
-
-// freeLoopbackAddr finds a free port on 127.0.0.1 for the server to listen on.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return "", errors.New("no TCP address")
-	}
-	return "127.0.0.1:" + strconv.Itoa(addr.Port), nil
 }

@@ -61,7 +61,7 @@ func (a *app) useStore(store *models.Store, observer auth.Observer) {
 	a.auth = auth.New(auth.Config{
 		Issuer: cfg.BaseURL.String(), AccessTTL: cfg.AccessTTL, RefreshIdleTTL: cfg.RefreshIdleTTL,
 		SessionMaxAge: cfg.SessionMaxAge, RefreshGrace: cfg.RefreshGrace, ReauthWindow: cfg.ReauthWindow,
-		MaxSessions: cfg.MaxSessions,
+		MaxSessions: cfg.MaxSessions, ResetTTL: cfg.ResetTTL, EmailVerification: cfg.EmailVerification,
 	}, auth.Deps{Store: store, Keys: a.keys, Passwords: a.passwords, Observer: observer, Log: a.log})
 }
 

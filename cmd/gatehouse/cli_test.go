@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/cmd/gatehouse/harness"
 	"gatehouse/models"
 	"gatehouse/models/testdb"
 	"gatehouse/services/auth"
@@ -269,7 +270,7 @@ func TestPrune(t *testing.T) {
 			slices.Sort(tokens)
 			return sessions, tokens, db.Count(t, "SELECT COUNT(*) FROM security_events")
 		}
-		pattern := regexp.MustCompile(`^pruned \d+ tokens, \d+ sessions, \d+ events\n$`)
+		pattern := regexp.MustCompile(`^pruned \d+ tokens, \d+ sessions, \d+ events, \d+ sent messages\n$`)
 
 		// Defaults: revoked or expired sessions go a week after the fact, events after 90 days,
 		// token history when it has expired.
@@ -300,7 +301,7 @@ func TestPrune(t *testing.T) {
 		}
 
 		// Nothing left to prune: a second run is a no-op.
-		if r := cli(t, env, "", "prune"); r.code != 0 || r.stdout != "pruned 0 tokens, 0 sessions, 0 events\n" {
+		if r := cli(t, env, "", "prune"); r.code != 0 || r.stdout != "pruned 0 tokens, 0 sessions, 0 events, 0 sent messages\n" {
 			t.Errorf("prune with nothing to do:\n%s", r)
 		}
 	})
@@ -367,10 +368,10 @@ func TestUsageMistakes(t *testing.T) {
 // TestExitStatusOfTheBinary checks that the process behaves as cli assumes main does: one
 // line on stderr and the exit status of the error.
 func TestExitStatusOfTheBinary(t *testing.T) {
-	srv := &server{Env: map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "x.db"), "GATEHOUSE_KEY_DIR": filepath.Join(t.TempDir(), "keys")}}
-	oneLine(t, srv.gatehouse(t, "", "frobnicate"), 2, "gatehouse: ", "frobnicate")
-	oneLine(t, srv.gatehouse(t, "", "serve", "--access-ttl", "abc"), 1, "gatehouse: ", "--access-ttl", "abc")
-	if r := srv.gatehouse(t, "", "--help"); r.code != 0 || !strings.Contains(r.stdout+r.stderr, "Usage") {
+	gatehouse := harness.CLI{Env: map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "x.db"), "GATEHOUSE_KEY_DIR": filepath.Join(t.TempDir(), "keys")}}
+	oneLine(t, runBinary(t, gatehouse, "", "frobnicate"), 2, "gatehouse: ", "frobnicate")
+	oneLine(t, runBinary(t, gatehouse, "", "serve", "--access-ttl", "abc"), 1, "gatehouse: ", "--access-ttl", "abc")
+	if r := runBinary(t, gatehouse, "", "--help"); r.code != 0 || !strings.Contains(r.stdout+r.stderr, "Usage") {
 		t.Errorf("gatehouse --help:\n%s", r)
 	}
 }

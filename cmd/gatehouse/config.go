@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/services/auth"
+	"gatehouse/services/mail"
 	"gatehouse/services/ratelimit"
 )
 
@@ -32,6 +34,10 @@ type Config struct {
 	LoginLimitIP        ratelimit.Rate
 	SessionLimit        ratelimit.Rate
 	MaxSessions         int
+	SMTPURL             string
+	MailFrom            string
+	EmailVerification   auth.EmailVerification
+	ResetTTL            time.Duration
 	RedisURL            string
 	BodyLimit           int
 	ShutdownTimeout     time.Duration
@@ -131,6 +137,34 @@ var settings = []setting{
 		return nil
 	}},
 	{"GATEHOUSE_MAX_SESSIONS", "max-sessions", "50", "live device sessions per user; a sign-in past it signs out the least recently used", intInto(func(c *Config) *int { return &c.MaxSessions }, 1)},
+	{"GATEHOUSE_SMTP_URL", "smtp-url", "", "smtp://user:pass@host:port (STARTTLS when offered; ?tls=required insists) or smtps://...; without it mail goes to the log", func(c *Config, v string) error {
+		if v != "" {
+			if _, err := mail.ParseSMTPURL(v); err != nil {
+				return err
+			}
+		}
+		c.SMTPURL = v
+		return nil
+	}},
+	{"GATEHOUSE_MAIL_FROM", "mail-from", "", "the sender of every message (default Gatehouse <no-reply@ + the base URL's host + >)", func(c *Config, v string) error {
+		if v == "" {
+			v = mail.DefaultFrom(c.BaseURL.Hostname())
+		}
+		if _, err := mail.ParseFrom(v); err != nil {
+			return err
+		}
+		c.MailFrom = v
+		return nil
+	}},
+	{"GATEHOUSE_EMAIL_VERIFICATION", "email-verification", "optional", "off, optional (the account works, the portal asks) or required (no sign-in until verified)", func(c *Config, v string) error {
+		switch auth.EmailVerification(v) {
+		case auth.VerificationOff, auth.VerificationOptional, auth.VerificationRequired:
+			c.EmailVerification = auth.EmailVerification(v)
+			return nil
+		}
+		return fmt.Errorf("%q is not off, optional or required", v)
+	}},
+	{"GATEHOUSE_RESET_TTL", "reset-ttl", "30m", "how long a password-reset link works", durationInto(func(c *Config) *time.Duration { return &c.ResetTTL })},
 	{"REDIS_URL", "redis-url", "", "optional redis:// URL: rate limits and revocation fan-out shared by instances", func(c *Config, v string) error {
 		if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
 			return fmt.Errorf("%q is not a redis:// URL", v)

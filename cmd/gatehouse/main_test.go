@@ -1,6 +1,7 @@
 // Shared by the command's tests: the command line run in-process exactly as main runs it, and
-// the real binary (built once, on first use) served on a free port for the tests that need a
-// process: signals, a second process on the same database, captured logs, a database restart.
+// the real binary (gatehouse/cmd/gatehouse/harness builds it once, on first use) served on a free
+// port for the tests that need a process: signals, a second process on the same database, captured
+// logs, a database restart.
 
 package main
 
@@ -9,20 +10,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"gatehouse/cmd/gatehouse/harness"
 	"gatehouse/models/testdb"
 	"gatehouse/services/auth"
 )
@@ -30,40 +28,10 @@ import (
 // password is the password of every account the tests create.
 const password = "correct horse battery staple"
 
-// binary is the gatehouse binary, built by the first test that needs it.
-var binary struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binary.dir != "" {
-		os.RemoveAll(binary.dir)
-	}
+	harness.RemoveBuild()
 	os.Exit(code)
-}
-
-// gatehouseBinary builds ./cmd/gatehouse once per test run and returns its path.
-func gatehouseBinary(t testing.TB) string {
-	t.Helper()
-	binary.once.Do(func() {
-		binary.dir, binary.err = os.MkdirTemp("", "gatehouse-test-bin-")
-		if binary.err != nil {
-			return
-		}
-		binary.path = filepath.Join(binary.dir, "gatehouse")
-		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build ./cmd/gatehouse: %v\n%s", err, out)
-		}
-	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
-	}
-	return binary.path
 }
 
 // ---------------------------------------------------------------------------
@@ -159,87 +127,58 @@ func newService(t *testing.T, db *testdb.DB) *auth.Service {
 }
 
 // ---------------------------------------------------------------------------
-// The real binary, serving.
+// The real binary, serving (through the harness every process test of the repository shares).
 
-// server is one running `gatehouse serve` on a free 127.0.0.1 port.
+// server is one running `gatehouse serve` on a free 127.0.0.1 port, and an HTTP client for it.
 type server struct {
-	URL     string            // http://127.0.0.1:PORT
-	Addr    string            // 127.0.0.1:PORT
-	Env     map[string]string // its environment; commands run next to it share it
-	LogPath string            // its stderr and stdout
-
-	cmd     *exec.Cmd
-	client  *http.Client
-	exited  chan struct{} // closed when the process has exited
-	waitErr error         // its exit status, once exited is closed
+	*harness.Server
+	client *http.Client
 }
 
 // startServer runs `gatehouse serve` on db with a fresh key directory and extra settings, waits
 // until /readyz answers 200, and stops it with SIGTERM when the test ends.
 func startServer(t *testing.T, databaseURL string, extra map[string]string) *server {
 	t.Helper()
-	srv := launchServer(t, databaseURL, extra)
-	if err := srv.waitOK("/readyz", 30*time.Second); err != nil {
-		t.Fatalf("gatehouse serve on %s: %v\n%s", srv.URL, err, srv.logTail(20))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	h, err := harness.Start(ctx, serverConfig(t, databaseURL, extra))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return srv
+	return tracked(t, h)
 }
 
 // launchServer is startServer without the wait: the test decides what to wait for.
 func launchServer(t *testing.T, databaseURL string, extra map[string]string) *server {
 	t.Helper()
-	bin := gatehouseBinary(t)
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	srv := &server{
-		URL: "http://" + addr, Addr: addr, LogPath: filepath.Join(dir, "gatehouse.log"),
-		exited: make(chan struct{}),
-		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}},
-	}
-	srv.Env = with(map[string]string{
-		"DATABASE_URL":             databaseURL,
-		"GATEHOUSE_ADDR":           addr,
-		"GATEHOUSE_BASE_URL":       srv.URL,
-		"GATEHOUSE_KEY_DIR":        filepath.Join(dir, "keys"),
-		"GATEHOUSE_LOG_FORMAT":     "json",
-		"GATEHOUSE_PRUNE_INTERVAL": "0s",
-	}, extra)
-	logFile, err := os.Create(srv.LogPath)
+	h, err := harness.Launch(serverConfig(t, databaseURL, extra))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.cmd = exec.Command(bin, "serve")
-	srv.cmd.Env = environ(srv.Env)
-	srv.cmd.Stdout, srv.cmd.Stderr = logFile, logFile
-	if err := srv.cmd.Start(); err != nil {
-		logFile.Close()
-		t.Fatalf("start gatehouse serve: %v", err)
+	return tracked(t, h)
+}
+
+func serverConfig(t *testing.T, databaseURL string, extra map[string]string) harness.Config {
+	return harness.Config{
+		Dir: t.TempDir(), DatabaseURL: databaseURL,
+		Env: with(map[string]string{"GATEHOUSE_PRUNE_INTERVAL": "0s"}, extra),
 	}
-	go func() {
-		srv.waitErr = srv.cmd.Wait()
-		logFile.Close()
-		close(srv.exited)
-	}()
+}
+
+// tracked gives the server a client and stops it when the test ends, logging the end of its log
+// if the test failed.
+func tracked(t *testing.T, h *harness.Server) *server {
+	srv := &server{Server: h, client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}}}
 	t.Cleanup(func() {
-		if err := srv.stop(20 * time.Second); err != nil {
+		if err := srv.stop(30 * time.Second); err != nil {
 			t.Errorf("stopping gatehouse serve: %v", err)
 		}
 		srv.client.CloseIdleConnections()
 		if t.Failed() {
-			t.Logf("last lines of the server's log:\n%s", srv.logTail(30))
+			t.Logf("last lines of the server's log:\n%s", srv.LogTail(30))
 		}
 	})
 	return srv
-}
-
-// environ is a process environment of PATH and HOME (go needs them) plus env, so that no setting a
-// developer exported leaks into the binary.
-func environ(env map[string]string) []string {
-	out := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	return out
 }
 
 func freeAddr(t *testing.T) string {
@@ -252,71 +191,91 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// waitOK polls GET path until it answers 200, the process exits, or timeout passes.
-func (srv *server) waitOK(path string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := "no answer"
-	for time.Now().Before(deadline) {
-		resp, err := srv.client.Get(srv.URL + path)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
+// pollInterval is how often waitUntil looks again.
+const pollInterval = 20 * time.Millisecond
+
+// waitUntil polls check until it reports done. within bounds the wait as a failure condition,
+// never a measurement: a check still not done by then is an error naming the last state seen.
+func waitUntil(within time.Duration, check func() (done bool, state string)) error {
+	deadline := time.Now().Add(within)
+	for {
+		done, state := check()
+		if done {
+			return nil
 		}
-		select {
-		case <-srv.exited:
-			return fmt.Errorf("exited before it was ready: %v", srv.waitErr)
-		case <-time.After(50 * time.Millisecond):
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %v (last: %s)", within, state)
 		}
+		time.Sleep(pollInterval)
 	}
-	return fmt.Errorf("%s not 200 after %v (last: %s)", path, timeout, last)
+}
+
+// revocationBound is how long a change made in the database may take to reach a running server's
+// access-token checks before a test fails: a failure bound, never a measurement. It stays well
+// inside the minute after which the server's revocation cache forgets an entry on its own, so
+// that only the change feed can meet it.
+const revocationBound = 20 * time.Second
+
+// eventually is waitUntil that fails the test.
+func eventually(t *testing.T, within time.Duration, what string, check func() (done bool, state string)) {
+	t.Helper()
+	if err := waitUntil(within, check); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitOK waits until GET path answers 200; within bounds the wait, as a failure.
+func (srv *server) waitOK(path string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	return srv.WaitOK(ctx, path)
+}
+
+// waitForLog waits until the server logs a line with this "msg", and fails the test if it has
+// not within the bound or exits without it.
+func (srv *server) waitForLog(t *testing.T, msg string, within time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	line, err := srv.WaitForLog(ctx, harness.MessageIs(msg))
+	if err != nil {
+		t.Fatalf("waiting for %q in the log: %v\n%s", msg, err, srv.LogTail(10))
+	}
+	return line
 }
 
 // signal sends sig to the server process.
 func (srv *server) signal(t *testing.T, sig os.Signal) {
 	t.Helper()
-	if err := srv.cmd.Process.Signal(sig); err != nil {
+	if err := srv.Signal(sig); err != nil {
 		t.Fatalf("signal %v: %v", sig, err)
 	}
 }
 
-// wait waits up to timeout for the process to exit and returns its exit status.
-func (srv *server) wait(timeout time.Duration) (exitCode int, err error) {
-	select {
-	case <-srv.exited:
-	case <-time.After(timeout):
-		return -1, fmt.Errorf("still running %v later", timeout)
-	}
-	if srv.waitErr == nil {
-		return 0, nil
-	}
-	var exit *exec.ExitError
-	if errors.As(srv.waitErr, &exit) {
-		return exit.ExitCode(), nil
-	}
-	return -1, srv.waitErr
+// wait waits for the process to exit and returns its exit status; a process still running
+// when within has passed is an error (the bound is a failure condition, not a measurement).
+func (srv *server) wait(within time.Duration) (exitCode int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	return srv.Wait(ctx)
 }
 
-// stop sends SIGTERM and expects a clean exit within timeout (it kills the process otherwise).
-func (srv *server) stop(timeout time.Duration) error {
+// stop sends SIGTERM and expects exit status 0 within the bound (it kills the process
+// otherwise). A server the test already stopped is left as it is: the test checked how.
+func (srv *server) stop(within time.Duration) error {
 	select {
-	case <-srv.exited:
-		return nil // the test stopped it and checked how
+	case <-srv.Done():
+		return nil
 	default:
 	}
 	// The client's spare connections would hold the server until its shutdown timeout
 	// (TestGracefulStopDoesNotWaitForIdleConnections): close them first.
 	srv.client.CloseIdleConnections()
-	_ = srv.cmd.Process.Signal(syscall.SIGTERM)
-	code, err := srv.wait(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	code, err := srv.Stop(ctx)
 	if err != nil {
-		_ = srv.cmd.Process.Kill()
-		<-srv.exited
-		return fmt.Errorf("after SIGTERM: %v; killed", err)
+		return err
 	}
 	if code != 0 {
 		return fmt.Errorf("exit status %d after SIGTERM", code)
@@ -324,43 +283,23 @@ func (srv *server) stop(timeout time.Duration) error {
 	return nil
 }
 
-func (srv *server) log() string {
-	b, err := os.ReadFile(srv.LogPath)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	return string(b)
-}
-
-func (srv *server) logTail(n int) string {
-	lines := strings.Split(strings.TrimRight(srv.log(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // gatehouse runs the binary as a separate process with the server's environment, as an operator
 // on the same machine would.
 func (srv *server) gatehouse(t *testing.T, stdin string, args ...string) cliResult {
 	t.Helper()
+	return runBinary(t, harness.CLI{Env: srv.Env}, stdin, args...)
+}
+
+// runBinary runs `gatehouse args...` as a process of its own and returns what a person sees.
+func runBinary(t *testing.T, cli harness.CLI, stdin string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, gatehouseBinary(t), args...)
-	cmd.Env = environ(srv.Env)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := cliResult{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("gatehouse %s: %v", strings.Join(args, " "), err)
+	r, err := cli.Run(ctx, stdin, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return r
+	return cliResult{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 // ---------------------------------------------------------------------------

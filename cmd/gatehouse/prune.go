@@ -24,6 +24,6 @@ func pruneCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "pruned %d tokens, %d sessions, %d events\n", r.Tokens, r.Sessions, r.Events)
+	fmt.Fprintf(stdout, "pruned %d tokens, %d sessions, %d events, %d sent messages\n", r.Tokens, r.Sessions, r.Events, r.Mail)
 	return nil
 }

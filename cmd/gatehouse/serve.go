@@ -2,21 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"gatehouse/handlers"
 	"gatehouse/models"
-	"gatehouse/services/auth"
+	"gatehouse/services/mail"
 	"gatehouse/services/metrics"
 	"gatehouse/services/ratelimit"
 	"gatehouse/services/revocation"
@@ -114,6 +112,21 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	obs.metrics = metrics.New(sqlDB.Stats, a.store.CountLiveSessions, obs.cache.Live)
 
+	// Mail: written to the outbox in the action's transaction, delivered here in the background.
+	transport, err := mail.NewTransport(cfg.SMTPURL, a.log)
+	if err != nil {
+		return err
+	}
+	sender, err := mail.NewSender(mail.Config{From: cfg.MailFrom}, mail.Deps{Store: a.store, Transport: transport,
+		Now: time.Now, Random: rand.Reader, Log: a.log, Metrics: obs.metrics.Registerer()})
+	if err != nil {
+		return err
+	}
+	a.auth.SetMailer(sender)
+	mailDone := make(chan struct{})
+	go func() { sender.Run(ctx); close(mailDone) }()
+	defer func() { cancel(); <-mailDone }() // Run records the outcome of a message in flight, then returns
+
 	server := handlers.New(httpCfg, handlers.Deps{Auth: a.auth, Limiter: limiter, Log: a.log, Metrics: obs.metrics}, a.keys.CSRFKey())
 
 	if cfg.PruneInterval > 0 {
@@ -173,66 +186,4 @@ func closeSilentUntil(ln *trackingListener, stopped <-chan struct{}) {
 		case <-ticker.C:
 		}
 	}
-}
-
-// every runs fn on a timer until ctx ends.
-func every(ctx context.Context, interval time.Duration, fn func()) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			fn()
-		}
-	}
-}
-
-// prune runs one periodic prune; a failure is logged and tried again next time.
-func (a *app) prune(ctx context.Context) {
-	r, err := a.auth.Prune(ctx, a.pruneConfig())
-	if err != nil {
-		a.log.Warn("prune failed", "error", err)
-		return
-	}
-	a.log.Info("pruned", "tokens", r.Tokens, "sessions", r.Sessions, "events", r.Events)
-}
-
-// reloadKeys picks up keys that `gatehouse keys rotate` or another instance added.
-func (a *app) reloadKeys() {
-	if err := a.keys.Reload(); err != nil {
-		a.log.Warn("reload signing keys failed", "error", err)
-	}
-}
-
-func (a *app) pruneConfig() auth.PruneConfig {
-	return auth.PruneConfig{RevokedRetention: a.cfg.RevokedRetention, EventRetention: a.cfg.EventRetention, Batch: 1000}
-}
-
-// startCPUProfile profiles the process until the returned function is called.
-func startCPUProfile(path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
-}
-
-// usageError turns a flag parsing failure into a usage error; --help prints the usage to stdout
-// and is not a failure.
-func usageError(fs *flag.FlagSet, err error, stdout io.Writer) error {
-	if errors.Is(err, errHelp) {
-		fs.SetOutput(stdout)
-		fs.Usage()
-		return errHelp
-	}
-	return fmt.Errorf("%w: %v", errUsage, err)
 }

@@ -48,7 +48,7 @@ func TestServeStartsBeforePostgres(t *testing.T) {
 
 	srv := launchServer(t, dbURL.String(), nil)
 	if err := srv.waitOK("/healthz", 30*time.Second); err != nil {
-		t.Fatalf("gatehouse serve with the database away: %v\n%s", err, srv.logTail(20))
+		t.Fatalf("gatehouse serve with the database away: %v\n%s", err, srv.LogTail(20))
 	}
 
 	// Before the database answers.
@@ -77,7 +77,7 @@ func TestServeStartsBeforePostgres(t *testing.T) {
 	// PostgreSQL comes up at the address the server was given.
 	forwardTCP(t, away, real.Host)
 	if err := srv.waitOK("/readyz", 60*time.Second); err != nil {
-		t.Fatalf("after the database came up: %v\n%s", err, srv.logTail(20))
+		t.Fatalf("after the database came up: %v\n%s", err, srv.LogTail(20))
 	}
 	createUser(t, srv.Env, "kim@example.com")
 	kim := srv.login(t, "kim@example.com", "kim-phone-0001")
@@ -104,7 +104,7 @@ func TestServeStopsWhileWaitingForTheDatabase(t *testing.T) {
 		"GATEHOUSE_SHUTDOWN_TIMEOUT": "2m",
 	})
 	if err := srv.waitOK("/healthz", 30*time.Second); err != nil {
-		t.Fatalf("gatehouse serve with the database away: %v\n%s", err, srv.logTail(20))
+		t.Fatalf("gatehouse serve with the database away: %v\n%s", err, srv.LogTail(20))
 	}
 	if r := srv.must(t, "GET", "/readyz", ""); r.Status != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the database away: %s, want 503", r)
@@ -112,7 +112,7 @@ func TestServeStopsWhileWaitingForTheDatabase(t *testing.T) {
 	srv.signal(t, syscall.SIGTERM)
 	code, err := srv.wait(time.Minute)
 	if err != nil || code != 0 {
-		t.Fatalf("after SIGTERM while waiting for the database: exit %d, %v\n%s", code, err, srv.logTail(10))
+		t.Fatalf("after SIGTERM while waiting for the database: exit %d, %v\n%s", code, err, srv.LogTail(10))
 	}
 	if n := countWaitingLines(t, srv.LogPath, ""); n == 0 {
 		t.Errorf("no %q warning in the log", waitingLine)

@@ -23,7 +23,7 @@ const EnvPostgres = "GATEHOUSE_TEST_POSTGRES"
 type DB struct {
 	Name  string        // "sqlite" or "postgres"
 	URL   string        // DATABASE_URL that reaches it (the binary and the CLI use it)
-	Store *models.Store // migrated
+	Store *models.Store // migrated, except under EachEmpty
 }
 
 // Each runs fn as a subtest once per available database.
@@ -32,6 +32,16 @@ func Each(t *testing.T, fn func(t *testing.T, db *DB)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t)) })
 	if url := PostgresURL(t); url != "" {
 		t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
+	}
+}
+
+// EachEmpty is Each with empty databases: no migration applied, so that a migration test can
+// build an earlier schema and migrate from there.
+func EachEmpty(t *testing.T, fn func(t *testing.T, db *DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, emptySQLite(t)) })
+	if url := PostgresURL(t); url != "" {
+		t.Run("postgres", func(t *testing.T) { fn(t, emptyPostgres(t, models.Options{})) })
 	}
 }
 
@@ -48,6 +58,11 @@ func PostgresURL(t testing.TB) string {
 // SQLite opens a fresh migrated SQLite file in the test's temporary directory.
 func SQLite(t testing.TB) *DB {
 	t.Helper()
+	return migrated(t, emptySQLite(t))
+}
+
+func emptySQLite(t testing.TB) *DB {
+	t.Helper()
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "test.db")
 	return open(t, "sqlite", dbURL, models.Options{})
 }
@@ -60,6 +75,11 @@ func Postgres(t testing.TB) *DB {
 
 // PostgresWith is Postgres with connection options (tests count round trips through Dial).
 func PostgresWith(t testing.TB, opts models.Options) *DB {
+	t.Helper()
+	return migrated(t, emptyPostgres(t, opts))
+}
+
+func emptyPostgres(t testing.TB, opts models.Options) *DB {
 	t.Helper()
 	base := PostgresURL(t)
 	if base == "" {
@@ -99,10 +119,15 @@ func open(t testing.TB, name, dbURL string, opts models.Options) *DB {
 		t.Fatalf("open %s: %v", name, err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate %s: %v", name, err)
-	}
 	return &DB{Name: name, URL: dbURL, Store: store}
+}
+
+func migrated(t testing.TB, db *DB) *DB {
+	t.Helper()
+	if _, err := db.Store.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate %s: %v", db.Name, err)
+	}
+	return db
 }
 
 func randomHex(t testing.TB, n int) string {

@@ -15,6 +15,7 @@ type Principal struct {
 	DisplayName     string
 	SessionID       string
 	Version         int64
+	EmailVerified   bool // now, not when the token was issued
 	AuthenticatedAt time.Time
 }
 
@@ -45,12 +46,10 @@ func (s *Service) Verify(ctx context.Context, raw string) (*Principal, error) {
 	switch {
 	case state.UserID != claims.Subject:
 		return nil, ErrInvalidToken
-	case state.UserDisabled, state.SessionRevoked, !s.now().Before(state.SessionExpiresAt):
-		return nil, ErrSessionRevoked
-	case claims.Version < state.TokenVersion:
+	case accessRevoked(state, claims.Version, s.now()):
 		return nil, ErrSessionRevoked
 	}
-	return &Principal{UserID: claims.Subject, Email: state.Email, DisplayName: state.DisplayName, SessionID: claims.SessionID, Version: claims.Version, AuthenticatedAt: state.AuthenticatedAt}, nil
+	return &Principal{UserID: claims.Subject, Email: state.Email, DisplayName: state.DisplayName, SessionID: claims.SessionID, Version: claims.Version, EmailVerified: state.EmailVerified, AuthenticatedAt: state.AuthenticatedAt}, nil
 }
 
 // requireRecentAuth enforces re-authentication for sensitive actions (ASVS 7.5.2): when the

@@ -3,6 +3,8 @@ package auth
 import (
 	"errors"
 	"fmt"
+
+	"gatehouse/models"
 )
 
 // Sentinel errors of the domain. Handlers map each to one status code and JSON error code.
@@ -16,10 +18,23 @@ var (
 	ErrEmailTaken         = errors.New("email already registered")
 	ErrBusy               = errors.New("too many password checks in progress")
 	ErrReauthRequired     = errors.New("password confirmation required")
+	// ErrEmailNotVerified: the password was right, but GATEHOUSE_EMAIL_VERIFICATION=required and the
+	// address is not verified yet; a new link was sent.
+	ErrEmailNotVerified = errors.New("email address not verified")
 	// ErrWrongPassword is wrapped by the ValidationError of a wrong current password, so that the
 	// handlers count it against the account's password limit like a failed sign-in.
 	ErrWrongPassword = errors.New("wrong password")
+	// ErrUnavailable: the database cannot be reached or is overloaded; the caller may retry. It
+	// is the store's own sentinel, so errors from any layer below match it.
+	ErrUnavailable = models.ErrUnavailable
 )
+
+// SignedOut tells whether err means the credentials presented no longer sign anyone in (invalid,
+// expired, reused or revoked), as opposed to a failure to check them (the database is away).
+func SignedOut(err error) bool {
+	return errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenExpired) ||
+		errors.Is(err, ErrTokenReused) || errors.Is(err, ErrSessionRevoked)
+}
 
 // ValidationError is a client input that breaks a rule; Field names the form or JSON field.
 type ValidationError struct {

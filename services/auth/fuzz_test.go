@@ -27,6 +27,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/testdb"
 	"gatehouse/services/auth"
+	"gatehouse/services/clock"
 )
 
 // fuzzEnv is one SQLite database and service shared by every input of a fuzz run. Its randomness
@@ -36,14 +37,14 @@ type fuzzEnv struct {
 	db    *testdb.DB
 	svc   *auth.Service
 	keys  *auth.KeyRing
-	clock *clock
+	clock *clock.Manual
 	ctx   context.Context
 }
 
 func newFuzzEnv(f *testing.F) *fuzzEnv {
 	f.Helper()
 	db := testdb.SQLite(f)
-	c := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := clock.NewManual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	rnd := rand.NewChaCha8([32]byte{'g', 'a', 't', 'e', 'h', 'o', 'u', 's', 'e'})
 	keys, err := auth.OpenKeyRing(f.TempDir(), rnd, c.Now())
 	if err != nil {

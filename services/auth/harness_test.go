@@ -3,31 +3,13 @@ package auth_test
 import (
 	"context"
 	"crypto/rand"
-	"sync"
 	"testing"
 	"time"
 
 	"gatehouse/models/testdb"
 	"gatehouse/services/auth"
+	"gatehouse/services/clock"
 )
-
-// clock is a movable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 var testConfig = auth.Config{
 	Issuer:         "http://127.0.0.1:8080",
@@ -43,18 +25,18 @@ var fastPasswords = auth.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
 type env struct {
 	db    *testdb.DB
 	svc   *auth.Service
-	clock *clock
+	clock *clock.Manual
 	ctx   context.Context
 }
 
 func newEnv(t *testing.T, db *testdb.DB) *env {
 	t.Helper()
-	c := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := clock.NewManual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	return &env{db: db, svc: newService(t, db, c, t.TempDir()), clock: c, ctx: context.Background()}
 }
 
 // newService builds a service on db; two services on one db and key dir act as two instances.
-func newService(t testing.TB, db *testdb.DB, c *clock, keyDir string) *auth.Service {
+func newService(t testing.TB, db *testdb.DB, c *clock.Manual, keyDir string) *auth.Service {
 	t.Helper()
 	keys, err := auth.OpenKeyRing(keyDir, rand.Reader, c.Now())
 	if err != nil {
@@ -87,13 +69,4 @@ func (e *env) signIn(t *testing.T, email, device string) *auth.Issued {
 
 func (e *env) refresh(token string) (*auth.Issued, error) {
 	return e.svc.Refresh(e.ctx, token, auth.Client{IP: "192.0.2.2"})
-}
-
-func (e *env) liveTokens(t *testing.T, sessionID string) int64 {
-	t.Helper()
-	n, err := e.db.Store.CountLiveTokens(e.ctx, sessionID, e.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

@@ -9,14 +9,20 @@ import (
 )
 
 // AccessClaims are the claims of an access token: iss, sub (user id), sid, ver (the user's
-// token_version when issued), iat, exp, jti.
+// token_version when issued), email_verified (when issued), amr (how the session signed in), iat,
+// exp, jti.
 type AccessClaims struct {
-	SessionID string `json:"sid"`
-	Version   int64  `json:"ver"`
+	SessionID     string   `json:"sid"`
+	Version       int64    `json:"ver"`
+	EmailVerified bool     `json:"email_verified"`
+	AMR           []string `json:"amr"`
 	jwt.RegisteredClaims
 }
 
-func (s *Service) signAccess(userID, sessionID string, version int64, now time.Time) (string, time.Time, error) {
+// amrPassword is the amr of a session that signed in with a password, the only way there is yet.
+var amrPassword = []string{"pwd"}
+
+func (s *Service) signAccess(userID, sessionID string, version int64, verified bool, now time.Time) (string, time.Time, error) {
 	key := s.keys.Current()
 	jti := make([]byte, 16)
 	if _, err := s.rand.Read(jti); err != nil {
@@ -24,8 +30,10 @@ func (s *Service) signAccess(userID, sessionID string, version int64, now time.T
 	}
 	expires := now.Add(s.cfg.AccessTTL)
 	claims := AccessClaims{
-		SessionID: sessionID,
-		Version:   version,
+		SessionID:     sessionID,
+		Version:       version,
+		EmailVerified: verified,
+		AMR:           amrPassword,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.cfg.Issuer,
 			Subject:   userID,

@@ -11,6 +11,7 @@ import (
 
 	"gatehouse/models/testdb"
 	"gatehouse/services/auth"
+	"gatehouse/services/clock"
 )
 
 func TestKeyFilesArePrivate(t *testing.T) {
@@ -35,7 +36,7 @@ func TestKeyFilesArePrivate(t *testing.T) {
 // the new key at once, and the JWKS publishes both until the old key is retired.
 func TestKeyRotationAcrossInstances(t *testing.T) {
 	db := testdb.SQLite(t)
-	c := &clock{now: time.Now().UTC()}
+	c := clock.NewManual(time.Now().UTC())
 	dir := t.TempDir()
 	a := newEnv(t, db)
 	a.svc = newService(t, db, c, dir)

@@ -20,5 +20,15 @@ func (s *Service) Prune(ctx context.Context, cfg PruneConfig) (models.PruneResul
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1000
 	}
-	return s.store.Prune(ctx, now, now.Add(-cfg.RevokedRetention), now.Add(-cfg.EventRetention), cfg.Batch)
+	r, err := s.store.Prune(ctx, now, now.Add(-cfg.RevokedRetention), now.Add(-cfg.EventRetention), cfg.Batch)
+	if err != nil {
+		return r, err
+	}
+	// Sent or undeliverable mail is kept a while for support questions ("did it go out?"), then
+	// deleted; its bodies were cleared when it was sent.
+	r.Mail, err = s.store.PruneMail(ctx, now.Add(-mailRetention), cfg.Batch)
+	return r, err
 }
+
+// mailRetention is how long sent and failed messages stay in the outbox.
+const mailRetention = 30 * 24 * time.Hour

@@ -2,11 +2,12 @@ package auth
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
+	"fmt"
 	"time"
 
 	"gatehouse/models"
+	mailviews "gatehouse/views/mail"
 )
 
 // Refresh outcomes, as counted in metrics.
@@ -43,11 +44,11 @@ func (s *Service) Refresh(ctx context.Context, presented string, c Client) (*Iss
 		Hash: hashToken(presented), SuccessorHash: hashToken(successor), Now: now,
 		IdleExpiry: now.Add(s.cfg.RefreshIdleTTL), DeviceID: c.DeviceID, DeviceName: c.DeviceName, IP: c.IP,
 	}
-	if s.store.Dialect() == models.Postgres {
+	if s.store.Dialect() == models.Postgres && !s.transactionalRefresh {
 		r, err := s.store.RotateInOneStatement(ctx, p)
 		if err == nil {
 			s.refreshOutcome(RefreshOK)
-			return s.issue(r.UserID, r.SessionID, r.TokenVersion, successor, r.TokenExpiresAt, now)
+			return s.issue(r.UserID, r.SessionID, r.TokenVersion, r.EmailVerified, successor, r.TokenExpiresAt, now)
 		}
 		if !errors.Is(err, models.ErrNotFound) {
 			return nil, err
@@ -71,24 +72,24 @@ func (s *Service) refreshInTx(ctx context.Context, p models.RotateParams, succes
 			return nil
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("find the token's family: %w", err)
 		}
 		family = d
 		user, err := tx.UserByID(ctx, d.UserID)
 		if err != nil {
-			return err
+			return fmt.Errorf("read user of session %s: %w", d.ID, err)
 		}
 		switch {
-		case d.RevokedAt != nil || user.Disabled():
+		case familyClosed(d, user.Disabled()):
 			outcome = RefreshRevoked
-		case subtle.ConstantTimeCompare(d.TokenHash, p.Hash) == 1 && sameDevice(d, p):
+		case rotatable(d, p) && sameDevice(d, p):
 			outcome, result, err = s.rotateLive(ctx, tx, d, user, p, successor)
 		case s.inGrace(d, p) && sameDevice(d, p):
 			outcome, result, err = s.graceRetry(ctx, tx, d, user, p, successor)
-		case subtle.ConstantTimeCompare(d.TokenHash, p.Hash) == 1 || s.inGrace(d, p):
+		case rotatable(d, p) || s.inGrace(d, p):
 			outcome = RefreshInvalid // a usable token from another device: refused, family kept
 		default:
-			outcome, err = s.replayDetected(ctx, tx, d, p)
+			outcome, err = s.replayDetected(ctx, tx, d, user, p)
 		}
 		return err
 	})
@@ -100,6 +101,7 @@ func (s *Service) refreshInTx(ctx context.Context, p models.RotateParams, succes
 	case RefreshOK, RefreshGraceRetry:
 		return result, nil
 	case RefreshReused:
+		s.mailSent()
 		s.revoked(family.UserID, family.ID)
 		return nil, ErrTokenReused
 	case RefreshExpired:
@@ -111,54 +113,44 @@ func (s *Service) refreshInTx(ctx context.Context, p models.RotateParams, succes
 	}
 }
 
-// sameDevice: a family is bound to its device. A client that names another device (X-Device-Id
-// or the device cookie) cannot use the family's live token; one that names none can.
-func sameDevice(d *models.DeviceSession, p models.RotateParams) bool {
-	return p.DeviceID == "" || p.DeviceID == d.DeviceID
-}
-
 func (s *Service) rotateLive(ctx context.Context, tx *models.Store, d *models.DeviceSession, user *models.User, p models.RotateParams, successor string) (string, *Issued, error) {
-	if !p.Now.Before(d.TokenExpiresAt) || !p.Now.Before(d.ExpiresAt) {
+	if expired(d, p.Now) {
 		return RefreshExpired, nil, nil
 	}
-	if err := tx.Rotate(ctx, d, p); err != nil {
-		return "", nil, err
+	if err := tx.Rotate(ctx, d, p, s.refreshExpiry(p.Now, d.ExpiresAt)); err != nil {
+		return "", nil, fmt.Errorf("rotate session %s: %w", d.ID, err)
 	}
-	issued, err := s.issue(user.ID, d.ID, user.TokenVersion, successor, d.TokenExpiresAt, p.Now)
+	issued, err := s.issue(user.ID, d.ID, user.TokenVersion, user.EmailVerified(), successor, d.TokenExpiresAt, p.Now)
 	return RefreshOK, issued, err
 }
 
-// inGrace: the presented token is the one rotated last, less than RefreshGrace ago, and its
-// successor (the live token) is the one derived from it, so it has not been used since.
-func (s *Service) inGrace(d *models.DeviceSession, p models.RotateParams) bool {
-	return d.RotatedAt != nil && p.Now.Sub(*d.RotatedAt) < s.cfg.RefreshGrace &&
-		subtle.ConstantTimeCompare(d.PrevTokenHash, p.Hash) == 1 &&
-		subtle.ConstantTimeCompare(d.TokenHash, p.SuccessorHash) == 1
-}
-
 func (s *Service) graceRetry(ctx context.Context, tx *models.Store, d *models.DeviceSession, user *models.User, p models.RotateParams, successor string) (string, *Issued, error) {
-	if !p.Now.Before(d.TokenExpiresAt) || !p.Now.Before(d.ExpiresAt) {
+	if expired(d, p.Now) {
 		return RefreshExpired, nil, nil
 	}
 	if err := tx.TouchSession(ctx, d.ID, p.IP, p.Now); err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("touch session %s: %w", d.ID, err)
 	}
-	issued, err := s.issue(user.ID, d.ID, user.TokenVersion, successor, d.TokenExpiresAt, p.Now)
+	issued, err := s.issue(user.ID, d.ID, user.TokenVersion, user.EmailVerified(), successor, d.TokenExpiresAt, p.Now)
 	return RefreshGraceRetry, issued, err
 }
 
 // replayDetected revokes the family of a rotated token presented again out of grace.
-func (s *Service) replayDetected(ctx context.Context, tx *models.Store, d *models.DeviceSession, p models.RotateParams) (string, error) {
+func (s *Service) replayDetected(ctx context.Context, tx *models.Store, d *models.DeviceSession, user *models.User, p models.RotateParams) (string, error) {
 	if _, err := tx.RevokeSession(ctx, d.ID, models.EventTokenReused, p.Now); err != nil {
-		return "", err
+		return "", fmt.Errorf("revoke replayed family %s: %w", d.ID, err)
 	}
 	err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: d.UserID, SessionID: d.ID, DeviceName: d.DeviceName,
 		Kind: models.EventTokenReused, IP: p.IP, CreatedAt: p.Now})
+	if err != nil {
+		return "", fmt.Errorf("record the replay: %w", err)
+	}
+	err = s.queueMail(ctx, tx, user.Email, mailviews.TokenReplayed{Email: user.Email, Device: d.DeviceName, IP: p.IP, At: p.Now, DevicesLink: s.link("/devices", "")})
 	return RefreshReused, err
 }
 
-func (s *Service) issue(userID, sessionID string, version int64, refresh string, refreshExpires, now time.Time) (*Issued, error) {
-	access, expires, err := s.signAccess(userID, sessionID, version, now)
+func (s *Service) issue(userID, sessionID string, version int64, verified bool, refresh string, refreshExpires, now time.Time) (*Issued, error) {
+	access, expires, err := s.signAccess(userID, sessionID, version, verified, now)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"sync"
@@ -36,11 +37,12 @@ func TestRefreshRotates(t *testing.T) {
 		if got := db.Count(t, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?", first.SessionID); got != 3 {
 			t.Fatalf("history holds %d tokens, want 3", got)
 		}
-		if strings.Contains(string(mustSession(t, e, third.SessionID).TokenHash), third.RefreshToken) {
+		family := mustSession(t, e, third.SessionID)
+		if strings.Contains(string(family.TokenHash), third.RefreshToken) {
 			t.Fatal("token stored in plaintext")
 		}
-		if n := e.liveTokens(t, first.SessionID); n != 1 {
-			t.Fatalf("%d live tokens, want 1", n)
+		if !bytes.Equal(family.TokenHash, hash(third.RefreshToken)) {
+			t.Fatal("the family's live token is not the one the last refresh handed out")
 		}
 	})
 }
@@ -110,8 +112,15 @@ func TestReplayRevokesFamily(t *testing.T) {
 				if _, err := e.refresh(first.RefreshToken); !errors.Is(err, auth.ErrTokenReused) {
 					t.Fatalf("replay: got %v, want ErrTokenReused", err)
 				}
-				if n := e.liveTokens(t, first.SessionID); n != 0 {
-					t.Fatalf("family still has %d live tokens", n)
+				if mustSession(t, e, first.SessionID).RevokedAt == nil {
+					t.Fatal("the family is not revoked")
+				}
+				// No token of the family works any more: not the replayed one, not the successor
+				// the device holds (live in the first case, rotated in the second).
+				for _, token := range []string{first.RefreshToken, second.RefreshToken} {
+					if _, err := e.refresh(token); !errors.Is(err, auth.ErrSessionRevoked) {
+						t.Fatalf("a token of the revoked family: got %v, want ErrSessionRevoked", err)
+					}
 				}
 				if _, err := e.svc.Verify(e.ctx, second.AccessToken); !errors.Is(err, auth.ErrSessionRevoked) {
 					t.Fatalf("access token of a revoked family: %v", err)
@@ -218,8 +227,8 @@ func TestRefreshFromAnotherDeviceIsRefused(t *testing.T) {
 }
 
 // TestConcurrentRefreshNeverForks: 32 refreshes of one token at once, on one instance and on two
-// instances sharing the database, leave exactly one live token, and every caller either holds
-// it or got a clean error.
+// instances sharing the database, rotate the family once (its history holds one successor: a
+// fork would add another), and every caller holds the family's live token.
 func TestConcurrentRefreshNeverForks(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		e := newEnv(t, db)
@@ -246,8 +255,12 @@ func TestConcurrentRefreshNeverForks(t *testing.T) {
 		wg.Wait()
 
 		session := mustSession(t, e, issued.SessionID)
-		if n := e.liveTokens(t, issued.SessionID); n != 1 {
-			t.Fatalf("%d live tokens after concurrent refreshes, want 1", n)
+		if session.RevokedAt != nil {
+			t.Fatal("concurrent refreshes of one token revoked the family")
+		}
+		// One rotation: a second successor of the token (a fork) would be a third row.
+		if n := db.Count(t, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?", issued.SessionID); n != 2 {
+			t.Fatalf("the family's history holds %d tokens after one rotation, want 2", n)
 		}
 		var winners int
 		for i := range callers {
@@ -258,7 +271,7 @@ func TestConcurrentRefreshNeverForks(t *testing.T) {
 				continue
 			}
 			winners++
-			if got := results[i].RefreshToken; string(hash(got)) != string(session.TokenHash) {
+			if got := results[i].RefreshToken; !bytes.Equal(hash(got), session.TokenHash) {
 				t.Fatalf("caller %d holds a token that is not the family's live one", i)
 			}
 		}

@@ -1,9 +1,7 @@
 // Package auth is Gatehouse's domain: sign-in, refresh-token rotation, device sessions,
-// token_version, passwords and signing keys. Every token rule of the contract lives here:
-//
-//   - rotation, idempotent retry, reuse detection, no forks, lifetimes: rotation.go
-//   - immediate revocation of access tokens: access.go
-//   - disabled users: users.go and the guards in rotation.go and access.go
+// token_version, passwords and signing keys. Every token rule of the contract is decided here,
+// each in one function of rules.go (which lists them); rotation.go applies them to a refresh,
+// access.go to a bearer check, signin.go to a sign-in, users.go disables accounts.
 package auth
 
 import (
@@ -27,6 +25,9 @@ type Config struct {
 	RefreshGrace   time.Duration // the idempotent-retry window of token rule 2
 	ReauthWindow   time.Duration // how recent a password entry sensitive actions need (0: never ask)
 	MaxSessions    int           // live device sessions per user; a sign-in past it signs out the least recently used (0: DefaultMaxSessions)
+	ResetTTL       time.Duration // how long a password-reset link works (0: 30 minutes)
+	// EmailVerification is off, optional (the default) or required.
+	EmailVerification EmailVerification
 }
 
 // DefaultMaxSessions is the per-user cap on live device sessions when none is configured.
@@ -45,8 +46,13 @@ type Service struct {
 	states    AccessStates
 	verified  *verifiedTokens
 	log       *slog.Logger
+	mailer    Mailer // nil: no mail is written
 	// background counts writes done after a request's answer (failed sign-in events).
 	background sync.WaitGroup
+
+	// transactionalRefresh makes every refresh take the transactional path, even on PostgreSQL,
+	// so that tests run one rotation suite through both paths (export_test.go).
+	transactionalRefresh bool
 
 	reloadMu   sync.Mutex
 	lastReload time.Time
@@ -81,6 +87,12 @@ func New(cfg Config, d Deps) *Service {
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
+	}
+	if cfg.ResetTTL <= 0 {
+		cfg.ResetTTL = 30 * time.Minute
+	}
+	if cfg.EmailVerification == "" {
+		cfg.EmailVerification = VerificationOptional
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions

@@ -6,25 +6,45 @@ import (
 	"fmt"
 
 	"gatehouse/models"
+	mailviews "gatehouse/views/mail"
 )
 
 // Sessions lists the user's live device sessions, most recently used first.
-func (s *Service) Sessions(ctx context.Context, userID string) ([]models.DeviceSession, error) {
-	return s.store.LiveSessions(ctx, userID, s.clock())
+func (s *Service) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	rows, err := s.store.LiveSessions(ctx, userID, s.clock())
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	list := make([]Session, 0, len(rows))
+	for i := range rows {
+		list = append(list, sessionOf(&rows[i]))
+	}
+	return list, nil
 }
 
 // Events lists the user's recent security events, newest first.
-func (s *Service) Events(ctx context.Context, userID string, limit int) ([]models.SecurityEvent, error) {
-	return s.store.RecentEvents(ctx, userID, limit)
+func (s *Service) Events(ctx context.Context, userID string, limit int) ([]Event, error) {
+	rows, err := s.store.RecentEvents(ctx, userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	list := make([]Event, 0, len(rows))
+	for i := range rows {
+		list = append(list, eventOf(&rows[i]))
+	}
+	return list, nil
 }
 
-// User returns the account behind a principal.
-func (s *Service) User(ctx context.Context, userID string) (*models.User, error) {
+// Account returns the account behind a principal.
+func (s *Service) Account(ctx context.Context, userID string) (*Account, error) {
 	u, err := s.store.UserByID(ctx, userID)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, ErrNotFound
 	}
-	return u, err
+	if err != nil {
+		return nil, fmt.Errorf("read account: %w", err)
+	}
+	return accountOf(u), nil
 }
 
 // SignOutDevice signs out one of the user's sessions; ErrNotFound for an unknown, already
@@ -37,11 +57,11 @@ func (s *Service) SignOutDevice(ctx context.Context, userID, sessionID, ip strin
 	err := s.store.InTx(ctx, func(tx *models.Store) error {
 		d, err := tx.LiveSessionOfUser(ctx, userID, sessionID, now)
 		if err != nil {
-			return err
+			return fmt.Errorf("find session %s: %w", sessionID, err)
 		}
 		revoked, err := tx.RevokeSession(ctx, d.ID, models.EventSignedOut, now)
 		if err != nil {
-			return err
+			return fmt.Errorf("sign out session %s: %w", d.ID, err)
 		}
 		if !revoked {
 			return models.ErrNotFound
@@ -72,7 +92,7 @@ func (s *Service) SignOutOthers(ctx context.Context, p *Principal, ip string) er
 		}
 		var err error
 		if ids, err = tx.RevokeUserSessions(ctx, p.UserID, p.SessionID, models.EventSignedOutOthers, now); err != nil {
-			return err
+			return fmt.Errorf("sign out the other sessions: %w", err)
 		}
 		if len(ids) == 0 {
 			return nil // nothing changed, nothing to record
@@ -98,11 +118,11 @@ func (s *Service) revokeEverything(ctx context.Context, userID, sessionID, kind,
 	var ids []string
 	err := s.store.InTx(ctx, func(tx *models.Store) error {
 		if _, err := tx.BumpTokenVersion(ctx, userID, now); err != nil {
-			return err
+			return fmt.Errorf("bump token_version: %w", err)
 		}
 		var err error
 		if ids, err = tx.RevokeUserSessions(ctx, userID, "", kind, now); err != nil {
-			return err
+			return fmt.Errorf("sign out every session: %w", err)
 		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: userID, SessionID: sessionID, Kind: kind, IP: ip, CreatedAt: now})
 	})
@@ -124,7 +144,7 @@ func (s *Service) RenameDevice(ctx context.Context, userID, sessionID, name stri
 	if err := s.store.RenameSession(ctx, userID, sessionID, name, s.clock()); errors.Is(err, models.ErrNotFound) {
 		return ErrNotFound
 	} else if err != nil {
-		return err
+		return fmt.Errorf("rename session %s: %w", sessionID, err)
 	}
 	return nil
 }
@@ -143,11 +163,14 @@ func (s *Service) Logout(ctx context.Context, presented, ip string) error {
 			return nil
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("find the token's family: %w", err)
 		}
 		revoked, err := tx.RevokeSession(ctx, d.ID, models.EventSignedOut, now)
-		if err != nil || !revoked {
-			return err
+		if err != nil {
+			return fmt.Errorf("sign out session %s: %w", d.ID, err)
+		}
+		if !revoked {
+			return nil
 		}
 		family = d
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: d.UserID, SessionID: d.ID, DeviceName: d.DeviceName, Kind: models.EventSignedOut, IP: ip, CreatedAt: now})
@@ -178,7 +201,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	}
 	hash, err := s.passwords.Hash(ctx, next)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hash the new password: %w", err)
 	}
 	var (
 		version int64
@@ -199,7 +222,10 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 			return fmt.Errorf("revoke sessions: %w", err)
 		}
 		client := Client{DeviceID: this.DeviceID, DeviceName: this.DeviceName, UserAgent: this.UserAgent, IP: ip}
-		if started, _, err = s.startSessionInTx(ctx, tx, p.UserID, client); err != nil {
+		if started, _, err = s.startSessionInTx(ctx, tx, user, client); err != nil {
+			return err
+		}
+		if err := s.queueMail(ctx, tx, user.Email, mailviews.PasswordChanged{Email: user.Email, At: now, ResetLink: s.link("/password/forgot", "")}); err != nil {
 			return err
 		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: p.UserID, SessionID: started.row.ID, DeviceName: this.DeviceName, Kind: models.EventPasswordChanged, IP: ip, CreatedAt: now})
@@ -211,7 +237,8 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		return nil, err
 	}
 	s.revoked(p.UserID, ended...)
-	return s.issueStarted(p.UserID, version, started)
+	s.mailSent()
+	return s.issueStarted(p.UserID, version, user.EmailVerified(), started)
 }
 
 // ConfirmPassword re-authenticates the user on this device for sensitive actions.

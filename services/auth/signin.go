@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"gatehouse/models"
 )
@@ -34,37 +30,6 @@ type Issued struct {
 	RefreshExpiresAt time.Time
 }
 
-// NormalizeEmail trims and lower-cases an email and checks that it is one.
-func NormalizeEmail(raw string) (string, error) {
-	if len(raw) > 1024 || !utf8.ValidString(raw) {
-		return "", invalid("email", "Enter a valid email address, like name@example.com.")
-	}
-	email := strings.ToLower(strings.TrimSpace(raw))
-	if email == "" {
-		return "", invalid("email", "Enter your email address.")
-	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || len(email) > 254 || !strings.Contains(email[strings.LastIndex(email, "@"):], ".") {
-		return "", invalid("email", "Enter a valid email address, like name@example.com.")
-	}
-	return email, nil
-}
-
-// ValidateDeviceName checks a device name: 1 to 64 characters, no control or format characters.
-func ValidateDeviceName(field, name string) (string, error) {
-	if len(name) > 1024 || !utf8.ValidString(name) {
-		return "", invalid(field, "Use 1 to 64 characters.")
-	}
-	name = strings.TrimSpace(name)
-	if n := utf8.RuneCountInString(name); n == 0 || n > 64 {
-		return "", invalid(field, "Use 1 to 64 characters.")
-	}
-	if hasControl(name) {
-		return "", invalid(field, "Use 1 to 64 characters without control or text-direction characters.")
-	}
-	return name, nil
-}
-
 // SignIn checks email and password and starts a session on the client's device, replacing any
 // earlier session of that device. Every failure is ErrInvalidCredentials, after the same work.
 func (s *Service) SignIn(ctx context.Context, email, password string, c Client) (*Issued, error) {
@@ -72,6 +37,13 @@ func (s *Service) SignIn(ctx context.Context, email, password string, c Client) 
 	if err != nil {
 		s.loginOutcome(outcomeOf(err))
 		return nil, err
+	}
+	if s.cfg.EmailVerification == VerificationRequired && !user.EmailVerified() {
+		s.loginOutcome("email_not_verified")
+		if err := s.SendVerification(ctx, user.ID); err != nil {
+			return nil, err
+		}
+		return nil, ErrEmailNotVerified
 	}
 	issued, err := s.startSession(ctx, user, c)
 	if err != nil {
@@ -140,6 +112,12 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 	if err != nil {
 		return nil, err
 	}
+	if err := s.SendVerification(ctx, user.ID); err != nil {
+		return nil, err
+	}
+	if s.cfg.EmailVerification == VerificationRequired {
+		return nil, ErrEmailNotVerified // signs in once the address is verified
+	}
 	return s.startSession(ctx, user, c)
 }
 
@@ -147,9 +125,10 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 // replacing the device's earlier session so that the devices list shows each device once.
 func (s *Service) startSession(ctx context.Context, user *models.User, c Client) (*Issued, error) {
 	var (
-		started *newSession
-		ended   []string
-		version int64
+		started  *newSession
+		ended    []string
+		version  int64
+		verified bool
 	)
 	err := s.store.InTx(ctx, func(tx *models.Store) error {
 		// Sign-ins of one user queue here, so two at once on one device cannot both find no
@@ -163,15 +142,16 @@ func (s *Service) startSession(ctx context.Context, user *models.User, c Client)
 		if locked.PasswordHash != user.PasswordHash || locked.Disabled() {
 			return ErrInvalidCredentials
 		}
-		version = locked.TokenVersion
-		started, ended, err = s.startSessionInTx(ctx, tx, user.ID, c)
+		version, verified = locked.TokenVersion, locked.EmailVerified()
+		started, ended, err = s.startSessionInTx(ctx, tx, locked, c)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.revoked(user.ID, ended...)
-	return s.issueStarted(user.ID, version, started)
+	s.mailSent()
+	return s.issueStarted(user.ID, version, verified, started)
 }
 
 // newSession is a device session created in a transaction, with the refresh token it starts with.
@@ -183,7 +163,8 @@ type newSession struct {
 // startSessionInTx creates a device session inside tx, which holds the user's row lock: it ends
 // the live session of the device it replaces, and the least recently used ones past the per-user
 // cap. It returns the new session and the ids of the sessions it ended.
-func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, userID string, c Client) (*newSession, []string, error) {
+func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, user *models.User, c Client) (*newSession, []string, error) {
+	userID := user.ID
 	now := s.clock()
 	token, err := newRefreshToken(s.rand)
 	if err != nil {
@@ -210,7 +191,7 @@ func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, userID
 	row := &models.DeviceSession{
 		ID: id, UserID: userID, DeviceID: c.DeviceID, DeviceName: name, UserAgent: userAgent,
 		CreatedIP: c.IP, LastIP: c.IP, CreatedAt: now, LastUsedAt: now, ExpiresAt: expires, AuthenticatedAt: now,
-		TokenHash: hashToken(token), TokenExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), expires),
+		TokenHash: hashToken(token), TokenExpiresAt: s.refreshExpiry(now, expires),
 	}
 	var ended []string
 	for _, device := range []string{c.Replaces, c.DeviceID} {
@@ -236,6 +217,9 @@ func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, userID
 	}
 	if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: userID, SessionID: id, DeviceName: name, Kind: models.EventSignedIn, IP: c.IP, CreatedAt: now}); err != nil {
 		return nil, nil, fmt.Errorf("record sign-in: %w", err)
+	}
+	if err := s.noticeNewDevice(ctx, tx, user, c, row); err != nil {
+		return nil, nil, err
 	}
 	return &newSession{row: row, token: token}, ended, nil
 }
@@ -269,42 +253,11 @@ func (s *Service) evictPastCap(ctx context.Context, tx *models.Store, userID str
 }
 
 // issueStarted signs the first access token of a session started in a committed transaction.
-func (s *Service) issueStarted(userID string, version int64, n *newSession) (*Issued, error) {
-	access, accessExpires, err := s.signAccess(userID, n.row.ID, version, n.row.CreatedAt)
+func (s *Service) issueStarted(userID string, version int64, verified bool, n *newSession) (*Issued, error) {
+	access, accessExpires, err := s.signAccess(userID, n.row.ID, version, verified, n.row.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
 	return &Issued{UserID: userID, SessionID: n.row.ID, AccessToken: access, AccessExpiresAt: accessExpires,
 		RefreshToken: n.token, RefreshExpiresAt: n.row.TokenExpiresAt}, nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-// cleanText makes outside text safe to store and show: valid UTF-8, no control characters
-// (PostgreSQL refuses NUL), at most n bytes.
-func cleanText(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || hasControl(string(r)) {
-			return -1
-		}
-		return r
-	}, strings.ToValidUTF8(s, ""))
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
-}
-
-// hasControl tells whether s holds control characters or invisible format characters
-// (Unicode Cf: bidirectional overrides such as U+202E, which make a name read backwards, and
-// zero-width marks). The zero-width joiner stays allowed: emoji sequences are made with it.
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool {
-		return unicode.IsControl(r) || (unicode.Is(unicode.Cf, r) && r != '\u200d')
-	})
 }

@@ -8,6 +8,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/models/testdb"
 	"gatehouse/services/auth"
+	"gatehouse/services/clock"
 )
 
 // TestClockSkewBetweenInstances (finding 10): an instance whose clock is a little behind accepts
@@ -15,8 +16,8 @@ import (
 func TestClockSkewBetweenInstances(t *testing.T) {
 	db := testdb.SQLite(t)
 	keyDir := t.TempDir()
-	behind := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	ahead := &clock{now: behind.Now().Add(20 * time.Second)}
+	behind := clock.NewManual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	ahead := clock.NewManual(behind.Now().Add(20 * time.Second))
 	signer := newService(t, db, ahead, keyDir)
 	checker := newService(t, db, behind, keyDir)
 	if _, err := signer.CreateUser(t.Context(), "ann@example.com", "", testPassword); err != nil {

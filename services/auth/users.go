@@ -3,8 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
-	"strings"
-	"unicode/utf8"
+	"fmt"
 
 	"gatehouse/models"
 )
@@ -15,12 +14,8 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, passwor
 	if err != nil {
 		return nil, err
 	}
-	displayName = strings.TrimSpace(displayName)
-	if utf8.RuneCountInString(displayName) > 64 || !utf8.ValidString(displayName) {
-		return nil, invalid("display_name", "Use at most 64 characters.")
-	}
-	if hasControl(displayName) {
-		return nil, invalid("display_name", "Remove the control characters.")
+	if displayName, err = validateDisplayName(displayName); err != nil {
+		return nil, err
 	}
 	if err := validatePassword("password", password); err != nil {
 		return nil, err
@@ -38,7 +33,7 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, passwor
 	if err := s.store.CreateUser(ctx, user); errors.Is(err, models.ErrConflict) {
 		return nil, ErrEmailTaken
 	} else if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create user: %w", err)
 	}
 	return user, nil
 }
@@ -58,14 +53,14 @@ func (s *Service) DisableUser(ctx context.Context, rawEmail string) error {
 	err = s.store.InTx(ctx, func(tx *models.Store) error {
 		u, err := tx.UserByEmail(ctx, email)
 		if err != nil {
-			return err
+			return fmt.Errorf("find user: %w", err)
 		}
 		userID = u.ID
 		if _, err := tx.DisableUser(ctx, u.ID, now); err != nil {
-			return err
+			return fmt.Errorf("disable user: %w", err)
 		}
 		if ids, err = tx.RevokeUserSessions(ctx, u.ID, "", models.EventUserDisabled, now); err != nil {
-			return err
+			return fmt.Errorf("sign out every session: %w", err)
 		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: u.ID, Kind: models.EventUserDisabled, CreatedAt: now})
 	})

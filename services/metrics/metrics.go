@@ -4,11 +4,10 @@ package metrics
 import (
 	"context"
 	"database/sql"
+	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -87,14 +86,18 @@ func (m *Metrics) RefreshOutcome(result string) {
 // LoginOutcome counts one sign-in.
 func (m *Metrics) LoginOutcome(result string) { m.login.WithLabelValues(result).Inc() }
 
+// Registerer is where other parts of Gatehouse (the mail sender) register their instruments, so
+// that one scrape shows them all.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.registry }
+
 // ObserveRequest records one HTTP request.
 func (m *Metrics) ObserveRequest(route, method string, status int, elapsed time.Duration) {
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(elapsed.Seconds())
 }
 
 // Handler serves the metrics in the Prometheus text format.
-func (m *Metrics) Handler() fiber.Handler {
-	return adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
 type pool struct {

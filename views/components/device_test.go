@@ -1,29 +1,196 @@
-package components
+package components_test
 
-import "testing"
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
 
-func TestSoftware(t *testing.T) {
-	tests := []struct{ browser, os, want string }{
-		{"Firefox 121", "macOS", "Firefox 121 on macOS"},
+	"github.com/PuerkitoBio/goquery"
+
+	"gatehouse/views/components"
+)
+
+var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+// renderRow renders one device row as a browser would parse it.
+func renderRow(t *testing.T, csrf string, d components.DeviceRow) *goquery.Selection {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := components.Device(now, csrf, d).Render(context.Background(), &buf); err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	doc, err := goquery.NewDocumentFromReader(&buf)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	rows := doc.Find("li")
+	if rows.Length() != 1 {
+		t.Fatalf("%d list items, want one row:\n%s", rows.Length(), buf.String())
+	}
+	return rows
+}
+
+func text(s *goquery.Selection) string { return strings.Join(strings.Fields(s.Text()), " ") }
+
+// fact is what the row shows next to a label of its fact list ("Browser", "IP address", …).
+func fact(t *testing.T, row *goquery.Selection, label string) *goquery.Selection {
+	t.Helper()
+	dt := row.Find("dt").FilterFunction(func(_ int, s *goquery.Selection) bool { return text(s) == label })
+	if dt.Length() != 1 {
+		t.Fatalf("%d facts labelled %q, want 1", dt.Length(), label)
+	}
+	return dt.Next().Filter("dd")
+}
+
+// form is the form holding the button a person knows by name (its aria-label, else its text).
+func form(t *testing.T, row *goquery.Selection, button string) *goquery.Selection {
+	t.Helper()
+	b := row.Find("button").FilterFunction(func(_ int, s *goquery.Selection) bool {
+		if label, ok := s.Attr("aria-label"); ok {
+			return label == button
+		}
+		return text(s) == button
+	})
+	if b.Length() != 1 {
+		t.Fatalf("%d buttons named %q, want 1", b.Length(), button)
+	}
+	return b.Closest("form")
+}
+
+func laptop() components.DeviceRow {
+	return components.DeviceRow{
+		ID: "aB3-_x", Name: "Ada’s laptop", Browser: "Firefox 121", OS: "macOS", IP: "203.0.113.7",
+		SignedInAt: now.Add(-3 * 24 * time.Hour), LastActiveAt: now.Add(-5 * time.Minute),
+		RenameValue: "Ada’s laptop",
+	}
+}
+
+// A row shows the device's name as its heading and what a person needs to recognise it: the
+// browser and system, the IP address, and when it signed in and was last active, relative to now
+// with the exact UTC time on hover.
+func TestDeviceRowShowsWhatTheDeviceIs(t *testing.T) {
+	row := renderRow(t, "tok", laptop())
+	if got := text(row.Find("h2")); got != "Ada’s laptop" {
+		t.Errorf("heading %q, want the device's name", got)
+	}
+	for label, want := range map[string]string{
+		"Browser":     "Firefox 121 on macOS",
+		"IP address":  "203.0.113.7",
+		"Signed in":   "3 days ago",
+		"Last active": "5 minutes ago",
+	} {
+		if got := text(fact(t, row, label)); got != want {
+			t.Errorf("%s: %q, want %q", label, got, want)
+		}
+	}
+	lastActive := fact(t, row, "Last active").Find("time")
+	if got := lastActive.AttrOr("title", ""); got != "10 Mar 2026, 11:55:00 UTC" {
+		t.Errorf("Last active title %q, want the exact UTC time", got)
+	}
+	if got := lastActive.AttrOr("datetime", ""); got != "2026-03-10T11:55:00Z" {
+		t.Errorf("Last active datetime %q", got)
+	}
+}
+
+// What the user agent did not reveal reads "Unknown", never an empty cell or a dangling "on".
+func TestDeviceRowSaysWhatIsUnknown(t *testing.T) {
+	for _, c := range []struct{ browser, os, want string }{
 		{"Firefox 121", "", "Firefox 121"},
 		{"", "Android", "Android"},
 		{"", "", "Unknown"},
-	}
-	for _, tt := range tests {
-		if got := software(tt.browser, tt.os); got != tt.want {
-			t.Errorf("software(%q, %q) = %q, want %q", tt.browser, tt.os, got, tt.want)
+	} {
+		d := laptop()
+		d.Browser, d.OS, d.IP = c.browser, c.os, ""
+		row := renderRow(t, "tok", d)
+		if got := text(fact(t, row, "Browser")); got != c.want {
+			t.Errorf("browser %q, system %q: Browser shows %q, want %q", c.browser, c.os, got, c.want)
+		}
+		if got := text(fact(t, row, "IP address")); got != "Unknown" {
+			t.Errorf("no IP: IP address shows %q, want Unknown", got)
 		}
 	}
 }
 
-func TestDevicePath(t *testing.T) {
-	tests := []struct{ id, action, want string }{
-		{"aB3-_x", "rename", "/devices/aB3-_x/rename"},
-		{"a/b?c", "signout", "/devices/a%2Fb%3Fc/signout"},
+// Only the device in hand carries the "This device" badge.
+func TestDeviceRowMarksThisDevice(t *testing.T) {
+	other := renderRow(t, "tok", laptop())
+	if got := text(other); strings.Contains(got, "This device") {
+		t.Errorf("another device's row says %q", got)
 	}
-	for _, tt := range tests {
-		if got := devicePath(tt.id, tt.action); got != tt.want {
-			t.Errorf("devicePath(%q, %q) = %q, want %q", tt.id, tt.action, got, tt.want)
+	d := laptop()
+	d.Current = true
+	this := renderRow(t, "tok", d)
+	head := this.Find("h2").Parent().Children().Map(func(_ int, s *goquery.Selection) string { return text(s) })
+	if strings.Join(head, " | ") != "Ada’s laptop | This device" {
+		t.Errorf("this device's row head %q, want the name then \"This device\"", head)
+	}
+}
+
+// The row's two forms post, with the CSRF token, to the device's own paths: its id is one path
+// segment whatever characters it holds. The sign-out button names the device, so that a screen
+// reader tells the rows' buttons apart.
+func TestDeviceRowFormsActOnThatDevice(t *testing.T) {
+	for _, c := range []struct{ id, rename, signout string }{
+		{"aB3-_x", "/devices/aB3-_x/rename", "/devices/aB3-_x/signout"},
+		{"a/b?c", "/devices/a%2Fb%3Fc/rename", "/devices/a%2Fb%3Fc/signout"},
+		{"a b", "/devices/a%20b/rename", "/devices/a%20b/signout"},
+	} {
+		d := laptop()
+		d.ID = c.id
+		row := renderRow(t, "csrf-123", d)
+		for button, action := range map[string]string{"Rename": c.rename, "Sign out Ada’s laptop": c.signout} {
+			f := form(t, row, button)
+			if got := f.AttrOr("action", ""); got != action {
+				t.Errorf("id %q: %q posts to %q, want %q", c.id, button, got, action)
+			}
+			if got := strings.ToLower(f.AttrOr("method", "")); got != "post" {
+				t.Errorf("id %q: %q form method %q, want post", c.id, button, got)
+			}
+			if got := f.Find(`input[type="hidden"][name="_csrf"]`).AttrOr("value", ""); got != "csrf-123" {
+				t.Errorf("id %q: %q form CSRF token %q", c.id, button, got)
+			}
 		}
 	}
+}
+
+// The rename field is labelled "Device name", holds the current name (or what was refused), and
+// shows the refusal right after it, tied to it for screen readers.
+func TestDeviceRowRenameField(t *testing.T) {
+	d := laptop()
+	d.RenameValue, d.RenameError = "x\u202ey", "Use letters, digits and ordinary punctuation."
+	row := renderRow(t, "tok", d)
+	label := row.Find("label").FilterFunction(func(_ int, s *goquery.Selection) bool { return text(s) == "Device name" })
+	input := row.Find("input#" + label.AttrOr("for", "none"))
+	if label.Length() != 1 || input.Length() != 1 {
+		t.Fatalf("label %d, input %d: want the Device name label tied to one input", label.Length(), input.Length())
+	}
+	if got := input.AttrOr("value", ""); got != "x\u202ey" {
+		t.Errorf("rename field value %q, want the refused input", got)
+	}
+	if got := input.AttrOr("name", ""); got != "name" {
+		t.Errorf("rename field name %q, want name", got)
+	}
+	if input.AttrOr("aria-invalid", "") != "true" {
+		t.Error("the refused rename field is not aria-invalid")
+	}
+	errorText := row.Find("#" + input.AttrOr("aria-describedby", "none"))
+	if got := text(errorText); got != "Use letters, digits and ordinary punctuation." {
+		t.Errorf("rename error %q", got)
+	}
+}
+
+// A name is shown as text: markup in it is not markup in the page.
+func TestDeviceRowEscapesTheName(t *testing.T) {
+	d := laptop()
+	d.Name = `<img src=x onerror=alert(1)>`
+	row := renderRow(t, "tok", d)
+	if row.Find("img").Length() != 0 {
+		t.Error("the device name became an <img> element")
+	}
+	if got := text(row.Find("h2")); got != d.Name {
+		t.Errorf("heading %q, want the name as text", got)
+	}
+	form(t, row, "Sign out "+d.Name) // the sign-out button names the device as given
 }

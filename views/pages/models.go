@@ -59,7 +59,12 @@ type ConfirmSignoutEverywherePage struct{ Frame }
 type AccountPage struct {
 	Frame
 	Email, DisplayName string
-	Errors             map[string]string // "current_password", "new_password", "new_password_confirm" → message
+	AskToVerify        bool   // the address is not verified and verification is on: offer a new link
+	SignInNotices      bool   // new-device sign-in notices are on
+	NewEmail           string // kept after a refused email change
+	// "current_password", "new_password", "new_password_confirm" (password change) and
+	// "new_email", "email_current_password" (email change) → message
+	Errors map[string]string
 }
 
 // ErrorPage is an error in the site's frame.
@@ -77,4 +82,37 @@ type ConfirmPasswordPage struct {
 	Action  string // the route of the action being confirmed, e.g. /devices/signout-others
 	Purpose string // what the password unlocks, e.g. "sign out all other devices"
 	Error   string // next to the password field
+}
+
+// ForgotPasswordPage asks for an address; Sent shows the answer every address gets.
+type ForgotPasswordPage struct {
+	Frame
+	Email    string
+	Sent     bool
+	ValidFor string            // how long a reset link works, e.g. "30 minutes"
+	Errors   map[string]string // "email" → message (a malformed address only)
+}
+
+// ResetPasswordPage is the form a reset link opens, or why the link does not work.
+type ResetPasswordPage struct {
+	Frame
+	Token   string // the link's token, posted back with the form
+	Usable  bool
+	Problem string            // when not usable: used, expired, superseded or unknown, in words
+	Errors  map[string]string // "new_password", "new_password_confirm" → message
+}
+
+// LinkActionPage is the one-button page of a verification, email-change or undo link.
+type LinkActionPage struct {
+	Frame
+	Token   string
+	Action  string // where the button posts, e.g. /verify-email
+	Heading string // e.g. "Verify your email address"
+	Explain string
+	Button  string
+	Danger  bool // the undo of an email change signs everyone out: shown as a drastic action
+	Usable  bool
+	Problem string // when not usable
+	Done    string // after the POST: what happened
+	Next    string // after the POST: where to go on
 }
