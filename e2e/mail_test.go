@@ -96,7 +96,7 @@ func TestSignUpWithVerificationRequired(t *testing.T) {
 		expectSignInPage(t, laptop.Page)
 		submitSignIn(t, laptop.Page, vera, password)
 		step(t, "sign-in is refused until the address is verified",
-			expect.Locator(laptop.Page.GetByRole("alert")).ToHaveText("Verify your email address first: we have sent a new link to it."))
+			expect.Locator(laptop.Page.GetByRole("alert")).ToHaveText("Verify your email address first: we have sent a new link to it. Use the newest email."))
 		goTo(t, laptop.Page, "/devices")
 		expectSignInPage(t, laptop.Page)
 

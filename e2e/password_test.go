@@ -25,7 +25,7 @@ func TestChangePasswordSignsOutOtherDevices(t *testing.T) {
 		fill(t, laptop.Page, "New password", newPassword)
 		fill(t, laptop.Page, "Confirm new password", newPassword)
 		click(t, button(laptop.Page, "Change password"), "Change password")
-		expectNotice(t, laptop.Page, "Password changed. Your other devices were signed out.")
+		expectNotice(t, laptop.Page, "Password changed. Every other device was signed out.")
 
 		goTo(t, laptop.Page, "/devices")
 		expectDevicesPage(t, laptop.Page)

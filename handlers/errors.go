@@ -87,7 +87,7 @@ func classify(err error) *APIError {
 	case errors.Is(err, auth.ErrEmailTaken):
 		return &APIError{Status: fiber.StatusConflict, Code: "email_taken", Message: "An account with this email already exists. Sign in instead.", Field: "email"}
 	case errors.Is(err, auth.ErrEmailNotVerified):
-		return apiError(fiber.StatusForbidden, "email_not_verified", "Verify your email address first: we have sent a new link to it.")
+		return apiError(fiber.StatusForbidden, "email_not_verified", "Verify your email address first: we have sent a new link to it. Use the newest email.")
 	case errors.Is(err, auth.ErrReauthRequired):
 		return apiError(fiber.StatusForbidden, "reauthentication_required", "Confirm your password to do this.")
 	case errors.Is(err, auth.ErrBusy):

@@ -193,7 +193,7 @@ func (m *mailbox) linkTo(t *testing.T, msg *mailpit.Message, path string) string
 }
 
 // tokenOf is the token in a link's query.
-func tokenOf(t *testing.T, link string) string {
+func tokenOf(t testing.TB, link string) string {
 	t.Helper()
 	u, err := url.Parse(link)
 	if err != nil {

@@ -2,14 +2,13 @@ package handlers
 
 import (
 	"errors"
-	"strconv"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse/models"
 	"gatehouse/services/auth"
 	"gatehouse/services/ratelimit"
+	"gatehouse/views/components"
 	"gatehouse/views/pages"
 )
 
@@ -35,7 +34,7 @@ func (s *Server) forgotSubmit(c *fiber.Ctx) error {
 		return err
 	}
 	s.auth.RequestPasswordReset(ctxOf(c), email)
-	page.Sent, page.ValidFor = true, humanDuration(s.auth.Config().ResetTTL)
+	page.Sent, page.ValidFor = true, components.Lifetime(s.auth.Config().ResetTTL)
 	return render(c, pages.ForgotPassword(page))
 }
 
@@ -256,18 +255,4 @@ func (s *Server) apiReset(c *fiber.Ctx) error {
 	}
 	s.signedInCookies(c, client, issued, false)
 	return c.JSON(s.tokenBody(issued))
-}
-
-// humanDuration says a link lifetime in words: "30 minutes", "2 hours".
-func humanDuration(d time.Duration) string {
-	switch m := int(d.Minutes()); {
-	case m >= 60 && m%60 == 0 && m/60 == 1:
-		return "1 hour"
-	case m >= 60 && m%60 == 0:
-		return strconv.Itoa(m/60) + " hours"
-	case m == 1:
-		return "1 minute"
-	default:
-		return strconv.Itoa(m) + " minutes"
-	}
 }

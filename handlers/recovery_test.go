@@ -145,14 +145,9 @@ func TestForgotPassword(t *testing.T) {
 		mb.expect(t, ann, subjectNewSignIn)
 
 		var link, token string
-		// point sends the failures of the household's clients to the running step.
-		point := func(t *testing.T) { laptop.t, phone.t = t, t }
-		step := func(name string, fn func(t *testing.T)) {
-			if !t.Run(name, func(t *testing.T) { point(t); fn(t) }) {
-				t.FailNow()
-			}
-			point(t)
-		}
+		s := &steps{t: t}
+		s.use(laptop, phone)
+		step := s.run
 
 		step("same answer whatever the address", func(t *testing.T) {
 			var first string
@@ -191,6 +186,7 @@ func TestForgotPassword(t *testing.T) {
 		})
 
 		tablet := ts.browser(t, chromeAndroid) // where Ann reads her mail
+		s.use(tablet)
 		step("the link opens a form, and opening it uses nothing", func(t *testing.T) {
 			ts.newClient(t).forgot(ann)
 			msg := mb.expectOne(t, ann, subjectReset)
@@ -236,7 +232,10 @@ func TestForgotPassword(t *testing.T) {
 			version := ts.tokenVersion(t, ann)
 			res := tablet.page(link, "/password/reset", url.Values{"token": {token}, "new_password": {newPassword}, "new_password_confirm": {newPassword}})
 			expectRedirect(t, res, "/devices?done=password-reset")
-			expectSignedIn(t, tablet)
+			doc := expectSignedIn(t, tablet)
+			if activity := text(doc.Find(`ul[aria-label="Security activity"]`)); !strings.Contains(activity, "Password reset with an emailed link: every device signed out") {
+				t.Fatalf("the devices page does not show the reset: %q", strings.Join(strings.Fields(activity), " "))
+			}
 			expectSignedOut(t, laptop)
 			if got := phone.refreshStatus(); got != http.StatusUnauthorized {
 				t.Fatalf("the app's refresh after the reset: %d, want 401", got)
@@ -334,6 +333,23 @@ func TestForgotPassword(t *testing.T) {
 				t.Fatalf("an expired link changed something:\n%s\nwas\n%s", after, before)
 			}
 			mb.expectNone(t, ann)
+		})
+
+		step("a link to an account disabled since is refused", func(t *testing.T) {
+			ts.createUser(t, "kim@example.com")
+			ts.newClient(t).forgot("kim@example.com")
+			link := mb.linkTo(t, mb.expectOne(t, "kim@example.com", subjectReset), "/password/reset")
+			if err := ts.svc.DisableUser(t.Context(), "kim@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			before := ts.accounts(t)
+			c := ts.newClient(t)
+			expectLinkRefused(t, c.reset(tokenOf(t, link), "yet another passphrase"))
+			expectAPIInvalidToken(t, c.postJSON("/auth/password/reset", map[string]string{"token": tokenOf(t, link), "new_password": "yet another passphrase"}, nil))
+			if after := ts.accounts(t); after != before {
+				t.Fatalf("changed something:\n%s\nwas\n%s", after, before)
+			}
+			mb.expectNone(t, "kim@example.com")
 		})
 
 		step("tampered, truncated and foreign tokens are refused and change nothing", func(t *testing.T) {

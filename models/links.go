@@ -27,12 +27,15 @@ type LinkToken struct {
 }
 
 // CreateLinkToken stores t and supersedes the user's earlier unused tokens of the same purpose,
-// so that only the newest link works.
+// so that only the newest link works. Undo links are the exception: each belongs to a different
+// former address, and a second change must not take the first address's way back.
 func (s *Store) CreateLinkToken(ctx context.Context, t *LinkToken) error {
-	err := s.with(ctx).Exec(`UPDATE link_tokens SET superseded_at = ?
-		WHERE user_id = ? AND purpose = ? AND used_at IS NULL AND superseded_at IS NULL`, t.CreatedAt, t.UserID, t.Purpose).Error
-	if err != nil {
-		return translate(err)
+	if t.Purpose != LinkEmailUndo {
+		err := s.with(ctx).Exec(`UPDATE link_tokens SET superseded_at = ?
+			WHERE user_id = ? AND purpose = ? AND used_at IS NULL AND superseded_at IS NULL`, t.CreatedAt, t.UserID, t.Purpose).Error
+		if err != nil {
+			return translate(err)
+		}
 	}
 	return translate(s.with(ctx).Create(t).Error)
 }

@@ -27,6 +27,8 @@ type env struct {
 	svc   *auth.Service
 	clock *clock.Manual
 	ctx   context.Context
+	// transactional: refreshes take the transactional path even on PostgreSQL (eachRefreshPath)
+	transactional bool
 }
 
 func newEnv(t *testing.T, db *testdb.DB) *env {
@@ -69,4 +71,22 @@ func (e *env) signIn(t *testing.T, email, device string) *auth.Issued {
 
 func (e *env) refresh(token string) (*auth.Issued, error) {
 	return e.svc.Refresh(e.ctx, token, auth.Client{IP: "192.0.2.2"})
+}
+
+// eachRefreshPath runs fn on SQLite and on PostgreSQL, where it runs twice, each on a fresh
+// database: with the one-statement refresh, and with every refresh forced down the transactional
+// path, so that one suite holds both paths to the same token rules.
+func eachRefreshPath(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, newEnv(t, testdb.SQLite(t))) })
+	if testdb.PostgresURL(t) == "" {
+		return
+	}
+	t.Run("postgres", func(t *testing.T) { fn(t, newEnv(t, testdb.Postgres(t))) })
+	t.Run("postgres-transactional", func(t *testing.T) {
+		e := newEnv(t, testdb.Postgres(t))
+		auth.ForceTransactionalRefresh(e.svc)
+		e.transactional = true
+		fn(t, e)
+	})
 }

@@ -113,16 +113,42 @@ func (s *Service) useLink(ctx context.Context, tx *models.Store, token, purpose 
 	return t, nil
 }
 
-// CheckLink tells whether a link still works, without using it (for the page the link opens).
+// CheckLink tells whether a link still works, without using it (for the page the link opens):
+// the checks of the POST that would use it, so the page never shows a form that will be refused.
 func (s *Service) CheckLink(ctx context.Context, token, purpose string) error {
 	if !wellFormedRefreshToken(token) {
 		return ErrInvalidToken
 	}
-	_, err := s.store.UsableLinkToken(ctx, hashToken(token), purpose, s.clock())
+	link, err := s.store.UsableLinkToken(ctx, hashToken(token), purpose, s.clock())
 	if errors.Is(err, models.ErrNotFound) {
 		return ErrInvalidToken
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("look up %s link: %w", purpose, err)
+	}
+	u, err := s.store.UserByID(ctx, link.UserID)
+	if err != nil {
+		return fmt.Errorf("read user: %w", err)
+	}
+	if !linkStillApplies(link, u) {
+		return ErrInvalidToken
+	}
+	return nil
+}
+
+// linkStillApplies: the account is not disabled and still has the address the link is about
+// (the one it was sent to; for an email change, the one being replaced).
+func linkStillApplies(link *models.LinkToken, u *models.User) bool {
+	switch {
+	case u.Disabled():
+		return false
+	case link.Purpose == models.LinkEmailChange:
+		return u.Email == link.OtherEmail
+	case link.Purpose == models.LinkEmailUndo:
+		return true // it restores link.OtherEmail whatever happened since
+	default:
+		return u.Email == link.Email
+	}
 }
 
 // RequestPasswordReset sends a reset link to the account with this address, if there is one that
@@ -200,7 +226,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next, confirm string
 		if user, err = tx.LockUser(ctx, link.UserID); err != nil {
 			return fmt.Errorf("lock user: %w", err)
 		}
-		if user.Disabled() || user.Email != link.Email {
+		if !linkStillApplies(link, user) {
 			return ErrInvalidToken // disabled, or the address changed since the link was sent
 		}
 		if version, err = tx.SetPassword(ctx, user.ID, hash, now); err != nil {
@@ -349,7 +375,7 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, token string) error {
 		if err != nil {
 			return fmt.Errorf("lock user: %w", err)
 		}
-		if u.Email != link.OtherEmail || u.Disabled() {
+		if !linkStillApplies(link, u) {
 			return ErrInvalidToken // the address changed another way since the link was sent
 		}
 		if err := tx.SetEmail(ctx, u.ID, link.Email, &now, now); errors.Is(err, models.ErrConflict) {
@@ -388,8 +414,12 @@ func (s *Service) UndoEmailChange(ctx context.Context, token string) error {
 			return err
 		}
 		userID = link.UserID
-		if _, err := tx.LockUser(ctx, link.UserID); err != nil {
+		u, err := tx.LockUser(ctx, link.UserID)
+		if err != nil {
 			return fmt.Errorf("lock user: %w", err)
+		}
+		if !linkStillApplies(link, u) {
+			return ErrInvalidToken // disabled since
 		}
 		if err := tx.SetEmail(ctx, link.UserID, link.OtherEmail, &now, now); errors.Is(err, models.ErrConflict) {
 			return ErrEmailTaken

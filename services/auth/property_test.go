@@ -71,14 +71,20 @@ func TestRotationProperties(t *testing.T) {
 		rounds = n
 	}
 	t.Logf("seed %d, %d round(s) (replay with GATEHOUSE_PROPERTY_SEED=%d)", seed, rounds, seed)
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+	runRounds := func(t *testing.T, db *testdb.DB, transactional bool) {
 		for round := range rounds {
-			newPropHarness(t, db, seed+uint64(round), round).run()
+			newPropHarness(t, db, seed+uint64(round), round, transactional).run()
 			if t.Failed() {
 				return
 			}
 		}
-	})
+	}
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) { runRounds(t, db, false) })
+	if testdb.PostgresURL(t) != "" {
+		// The same rounds with every refresh decided in a transaction, as on SQLite: both paths
+		// of PostgreSQL are held to the same rules.
+		t.Run("postgres-transactional", func(t *testing.T) { runRounds(t, testdb.Postgres(t), true) })
+	}
 }
 
 const (
@@ -191,11 +197,16 @@ type propDevice struct {
 }
 
 // newPropHarness sets up one round of the test on db, with users new to the database.
-func newPropHarness(t *testing.T, db *testdb.DB, seed uint64, round int) *propHarness {
+func newPropHarness(t *testing.T, db *testdb.DB, seed uint64, round int, transactional bool) *propHarness {
 	e := newEnv(t, db)
 	keyDir := t.TempDir()
 	h := &propHarness{t: t, db: db, seed: seed, clock: e.clock, stats: map[string]int{},
 		insts: []*auth.Service{newService(t, db, e.clock, keyDir), newService(t, db, e.clock, keyDir)}}
+	if transactional {
+		for _, in := range h.insts {
+			auth.ForceTransactionalRefresh(in)
+		}
+	}
 	for i := range propUsers {
 		email := fmt.Sprintf("round%d-user%d@example.com", round, i)
 		u, err := h.insts[0].CreateUser(e.ctx, email, "Prop", testPassword)

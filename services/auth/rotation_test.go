@@ -14,8 +14,7 @@ import (
 )
 
 func TestRefreshRotates(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		e := newEnv(t, db)
+	eachRefreshPath(t, func(t *testing.T, e *env) {
 		e.user(t, "ann@example.com")
 		first := e.signIn(t, "ann@example.com", "laptop")
 
@@ -34,7 +33,7 @@ func TestRefreshRotates(t *testing.T) {
 		if err != nil {
 			t.Fatalf("refresh the successor: %v", err)
 		}
-		if got := db.Count(t, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?", first.SessionID); got != 3 {
+		if got := e.db.Count(t, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?", first.SessionID); got != 3 {
 			t.Fatalf("history holds %d tokens, want 3", got)
 		}
 		family := mustSession(t, e, third.SessionID)
@@ -57,8 +56,7 @@ func mustSession(t *testing.T, e *env, id string) *models.DeviceSession {
 }
 
 func TestGraceRetryReturnsSameSuccessor(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		e := newEnv(t, db)
+	eachRefreshPath(t, func(t *testing.T, e *env) {
 		e.user(t, "ann@example.com")
 		first := e.signIn(t, "ann@example.com", "laptop")
 		second, err := e.refresh(first.RefreshToken)
@@ -98,8 +96,7 @@ func TestReplayRevokesFamily(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-				e := newEnv(t, db)
+			eachRefreshPath(t, func(t *testing.T, e *env) {
 				e.user(t, "ann@example.com")
 				first := e.signIn(t, "ann@example.com", "laptop")
 				other := e.signIn(t, "ann@example.com", "phone")
@@ -125,7 +122,7 @@ func TestReplayRevokesFamily(t *testing.T) {
 				if _, err := e.svc.Verify(e.ctx, second.AccessToken); !errors.Is(err, auth.ErrSessionRevoked) {
 					t.Fatalf("access token of a revoked family: %v", err)
 				}
-				events, _ := db.Store.EventsOfKind(e.ctx, first.UserID, models.EventTokenReused)
+				events, _ := e.db.Store.EventsOfKind(e.ctx, first.UserID, models.EventTokenReused)
 				if len(events) != 1 || events[0].SessionID != first.SessionID {
 					t.Fatalf("want one token_reused event for the family, got %+v", events)
 				}
@@ -193,8 +190,7 @@ func TestRefreshFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-				e := newEnv(t, db)
+			eachRefreshPath(t, func(t *testing.T, e *env) {
 				e.user(t, "ann@example.com")
 				issued := e.signIn(t, "ann@example.com", "laptop")
 				token := tc.setup(t, e, issued)
@@ -212,8 +208,7 @@ func TestRefreshFailures(t *testing.T) {
 }
 
 func TestRefreshFromAnotherDeviceIsRefused(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		e := newEnv(t, db)
+	eachRefreshPath(t, func(t *testing.T, e *env) {
 		e.user(t, "ann@example.com")
 		issued := e.signIn(t, "ann@example.com", "laptop")
 		_, err := e.svc.Refresh(e.ctx, issued.RefreshToken, auth.Client{DeviceID: "someone-else"})
@@ -230,10 +225,14 @@ func TestRefreshFromAnotherDeviceIsRefused(t *testing.T) {
 // instances sharing the database, rotate the family once (its history holds one successor: a
 // fork would add another), and every caller holds the family's live token.
 func TestConcurrentRefreshNeverForks(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		e := newEnv(t, db)
+	eachRefreshPath(t, func(t *testing.T, e *env) {
 		keyDir := t.TempDir()
-		instances := []*auth.Service{newService(t, db, e.clock, keyDir), newService(t, db, e.clock, keyDir)}
+		instances := []*auth.Service{newService(t, e.db, e.clock, keyDir), newService(t, e.db, e.clock, keyDir)}
+		if e.transactional {
+			for _, in := range instances {
+				auth.ForceTransactionalRefresh(in)
+			}
+		}
 		e.svc = instances[0]
 		e.user(t, "ann@example.com")
 		issued := e.signIn(t, "ann@example.com", "laptop")
@@ -259,7 +258,7 @@ func TestConcurrentRefreshNeverForks(t *testing.T) {
 			t.Fatal("concurrent refreshes of one token revoked the family")
 		}
 		// One rotation: a second successor of the token (a fork) would be a third row.
-		if n := db.Count(t, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?", issued.SessionID); n != 2 {
+		if n := e.db.Count(t, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = ?", issued.SessionID); n != 2 {
 			t.Fatalf("the family's history holds %d tokens after one rotation, want 2", n)
 		}
 		var winners int

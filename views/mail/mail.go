@@ -101,33 +101,8 @@ func plainText(r io.Reader) (string, error) {
 // when is a time as messages show it: in UTC, to the second, as on the portal's pages.
 func when(t time.Time) string { return components.Exact(t) }
 
-// forHuman is a lifetime as messages show it: "30 minutes", "1 hour", "1 hour 30 minutes",
-// "2 days". It counts whole minutes.
-func forHuman(d time.Duration) string {
-	if d < time.Minute {
-		return "less than a minute"
-	}
-	days, hours, minutes := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
-	if hours == 0 && minutes == 0 {
-		return count(days, "day")
-	}
-	hours += 24 * days
-	var parts []string
-	if hours > 0 {
-		parts = append(parts, count(hours, "hour"))
-	}
-	if minutes > 0 {
-		parts = append(parts, count(minutes, "minute"))
-	}
-	return strings.Join(parts, " ")
-}
-
-func count(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
-}
+// forHuman is a lifetime as messages show it, the same words as the pages use.
+func forHuman(d time.Duration) string { return components.Lifetime(d) }
 
 // orUnknown shows a detail that may be missing (an app that sent no user agent).
 func orUnknown(s string) string {
