@@ -73,7 +73,7 @@ bench: ## refresh, /api/me and login throughput against the local PostgreSQL; pr
 
 FUZZTIME ?= 10s
 fuzz: ## a run of every fuzz target (FUZZTIME each, 10s by default)
-	@for p in ./handlers/ ./services/auth/ ./services/ratelimit/; do for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
+	@for p in ./handlers/ ./services/auth/ ./services/ratelimit/ ./services/mail/; do for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 fuzz-short: ## what CI fuzzes: every target for 3 seconds beyond its committed corpus
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s

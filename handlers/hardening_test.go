@@ -341,6 +341,16 @@ func TestPasswordChangeEndsEveryEarlierToken(t *testing.T) {
 	})
 }
 
+// cookieHeader is the Cookie header this browser sends, for requests made outside its jar.
+func (c *client) cookieHeader() string {
+	u, _ := url.Parse(c.ts.URL)
+	var cookies []string
+	for _, ck := range c.http.Jar.Cookies(u) {
+		cookies = append(cookies, ck.Name+"="+ck.Value)
+	}
+	return strings.Join(cookies, "; ")
+}
+
 // rawRequest sends bytes as they are, so a path can hold invalid UTF-8.
 func rawRequest(t testing.TB, base, method, path string, header map[string]string, body string) int {
 	t.Helper()
@@ -378,12 +388,7 @@ func TestInvalidUTF8NeverReachesTheDatabase(t *testing.T) {
 		browser := ts.newClient(t)
 		browser.pageSignIn("ann@example.com")
 		browser.get("/devices")
-		u, _ := url.Parse(ts.URL)
-		var cookies []string
-		for _, c := range browser.http.Jar.Cookies(u) {
-			cookies = append(cookies, c.Name+"="+c.Value)
-		}
-		page := map[string]string{"Cookie": strings.Join(cookies, "; "), "Content-Type": "application/x-www-form-urlencoded"}
+		page := map[string]string{"Cookie": browser.cookieHeader(), "Content-Type": "application/x-www-form-urlencoded"}
 		form := "_csrf=" + url.QueryEscape(browser.csrf) + "&name=x"
 		state := ts.dbState(t)
 		for _, bad := range []string{"\xc3(", "\xff", "\xff\xfe\xfd", "%00", "%ff", strings.Repeat("\xe2\x82", 20)} {
@@ -624,12 +629,7 @@ func FuzzSessionIDPaths(f *testing.F) {
 		browser := ts.newClient(f)
 		browser.pageSignIn("ann@example.com")
 		browser.get("/devices")
-		u, _ := url.Parse(ts.URL)
-		var cookies []string
-		for _, c := range browser.http.Jar.Cookies(u) {
-			cookies = append(cookies, c.Name+"="+c.Value)
-		}
-		page := map[string]string{"Cookie": strings.Join(cookies, "; "), "Content-Type": "application/x-www-form-urlencoded"}
+		page := map[string]string{"Cookie": browser.cookieHeader(), "Content-Type": "application/x-www-form-urlencoded"}
 		targets = append(targets, target{ts: ts, token: token, page: page, form: "_csrf=" + url.QueryEscape(browser.csrf) + "&name=x"})
 	}
 	f.Fuzz(func(t *testing.T, sid string) {

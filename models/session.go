@@ -285,14 +285,6 @@ func (s *Store) MarkAuthenticated(ctx context.Context, id string, now time.Time)
 	return translate(s.with(ctx).Model(&DeviceSession{}).Where("id = ?", id).Update("authenticated_at", now).Error)
 }
 
-// CountLiveTokens counts a family's usable tokens: 1 for a live session, 0 otherwise. With the
-// live token held in one column a family cannot have more; tests check it all the same.
-func (s *Store) CountLiveTokens(ctx context.Context, sessionID string, now time.Time) (int64, error) {
-	var n int64
-	err := s.with(ctx).Model(&DeviceSession{}).Where("id = ? AND revoked_at IS NULL AND token_expires_at > ?", sessionID, now).Count(&n).Error
-	return n, translate(err)
-}
-
 // CountLiveSessions counts device sessions that are neither revoked nor expired (a metric).
 func (s *Store) CountLiveSessions(ctx context.Context) (int64, error) {
 	var n int64
