@@ -91,8 +91,9 @@ func TestFormFromAnotherSiteIsRefused(t *testing.T) {
 		signIn(t, laptop.Page, wes, password)
 		signIn(t, phone.Page, wes, password)
 		goTo(t, laptop.Page, "/devices")
-		renamePhone := formAction(t, deviceRow(laptop.Page, safariOnIOS).GetByRole("button",
-			playwright.LocatorGetByRoleOptions{Name: "Rename", Exact: playwright.Bool(true)}))
+		// The rename form sits in a closed <details>: open it to reach its button.
+		click(t, deviceRow(laptop.Page, safariOnIOS).Locator("summary", playwright.LocatorLocatorOptions{HasText: "Rename " + safariOnIOS}), "Rename "+safariOnIOS)
+		renamePhone := formAction(t, button(laptop.Page, "Save name for "+safariOnIOS))
 		site := startForgerySite(t)
 
 		forgeries := []struct {

@@ -99,6 +99,8 @@ func TestSignOutOthersThenEverywhere(t *testing.T) {
 		click(t, button(laptop.Page, "Sign out all other devices"), "Sign out all other devices")
 		expectNotice(t, laptop.Page, "All other devices were signed out.")
 		expectDevices(t, laptop.Page, chromeOnWindows)
+		step(t, `no "Sign out all other devices" with one device`,
+			expect.Locator(button(laptop.Page, "Sign out all other devices")).ToHaveCount(0))
 		for _, d := range []*device{phone, desktop} {
 			goTo(t, d.Page, "/devices")
 			expectSignInPage(t, d.Page)

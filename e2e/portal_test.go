@@ -160,12 +160,14 @@ func expectThisDevice(t testing.TB, page playwright.Page, name string) {
 		playwright.LocatorFilterOptions{HasText: "This device"})).ToHaveCount(1))
 }
 
-// renameDevice renames a device with the rename form of its row.
+// renameDevice opens the "Rename NAME" disclosure of a device's row and renames it with the form
+// inside.
 func renameDevice(t testing.TB, page playwright.Page, from, to string) {
 	t.Helper()
 	row := deviceRow(page, from)
-	step(t, "fill Device name", row.GetByLabel("Device name", playwright.LocatorGetByLabelOptions{Exact: playwright.Bool(true)}).Fill(to))
-	click(t, row.GetByRole("button", playwright.LocatorGetByRoleOptions{Name: "Rename", Exact: playwright.Bool(true)}), "Rename")
+	click(t, row.Locator("summary", playwright.LocatorLocatorOptions{HasText: "Rename " + from}), "Rename "+from)
+	step(t, "fill New name for "+from, row.GetByLabel("New name for "+from, playwright.LocatorGetByLabelOptions{Exact: playwright.Bool(true)}).Fill(to))
+	click(t, button(page, "Save name for "+from), "Save name for "+from)
 	expectNotice(t, page, "Device renamed.")
 }
 

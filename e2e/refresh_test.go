@@ -87,7 +87,7 @@ func TestStolenRefreshCookieIsDetected(t *testing.T) {
 		expectSignInPage(t, laptop.Page)
 
 		signIn(t, laptop.Page, joe, password)
-		replay := securityActivity(laptop.Page).Filter(playwright.LocatorFilterOptions{HasText: "Replayed refresh token detected"})
+		replay := securityActivity(laptop.Page).Filter(playwright.LocatorFilterOptions{HasText: "Someone may have a copy of your sign-in"})
 		step(t, "the replay in the security activity", expect.Locator(replay).ToBeVisible())
 	})
 }

@@ -40,41 +40,72 @@ func (s *Server) devicesModel(c *fiber.Ctx) (*pages.DevicesPage, error) {
 		})
 	}
 	for _, e := range events {
-		page.Events = append(page.Events, pages.EventRow{Text: eventText(e.Kind), DeviceName: e.DeviceName, IP: e.IP, At: e.At, Alarming: alarming(e.Kind)})
+		page.Events = append(page.Events, eventRow(e))
 	}
 	return page, nil
 }
 
-func eventText(kind auth.EventKind) string {
-	switch kind {
-	case auth.EventSignedIn:
-		return "New sign-in"
-	case auth.EventSignedOut:
-		return "Device signed out"
-	case auth.EventSignedOutOthers:
-		return "Other devices signed out"
-	case auth.EventSignedOutEverywhere:
-		return "Signed out everywhere"
-	case auth.EventPasswordChanged:
-		return "Password changed"
+// eventRow says in plain language what an event means and, where it matters, what to do.
+func eventRow(e auth.Event) pages.EventRow {
+	row := pages.EventRow{IP: e.IP, At: e.At, Alarming: alarming(e.Kind)}
+	row.Text = eventText(e.Kind, e.DeviceName)
+	switch e.Kind {
 	case auth.EventTokenReused:
-		return "Replayed refresh token detected: device signed out"
-	case auth.EventUserDisabled:
-		return "Account disabled"
+		row.Advice, row.AdviceLink, row.AdviceLinkText = "If this wasn't you, change your password.", "/account", "Change your password"
 	case auth.EventSignInFailed:
-		return "Wrong password entered at sign-in"
+		row.Advice, row.AdviceLink, row.AdviceLinkText = "If this wasn't you, your password kept them out. If it is easy to guess, change it.", "/account", "Change your password"
 	case auth.EventPasswordCheckFailed:
-		return "Wrong current password entered while signed in"
-	case auth.EventSessionEvicted:
-		return "Oldest device signed out: too many devices signed in"
+		row.Advice = "If this wasn't you, sign that device out and change your password."
+		row.AdviceLink, row.AdviceLinkText = "/account", "Change your password"
 	case auth.EventPasswordReset:
-		return "Password reset with an emailed link: every device signed out"
-	case auth.EventEmailVerified:
-		return "Email address verified"
+		row.Advice = "If this wasn't you, someone can read your email: secure your email account, then reset your password again."
+		row.AdviceLink, row.AdviceLinkText = "/password/forgot", "Reset your password"
 	case auth.EventEmailChanged:
-		return "Email address changed"
+		row.Advice = "If this wasn't you, open the undo link we sent to your old address."
+	}
+	return row
+}
+
+// eventText is what happened, as a sentence; device is the device's name, which may be empty.
+func eventText(kind auth.EventKind, device string) string {
+	on, named := " on "+device, device
+	if device == "" {
+		on, named = "", "A device"
+	}
+	switch kind {
+	case auth.EventAccountCreated:
+		return "Your account was created."
+	case auth.EventSignedIn:
+		return "New sign-in" + on + "."
+	case auth.EventSignedOut:
+		return named + " was signed out."
+	case auth.EventSignedOutOthers:
+		return "All your other devices were signed out" + on + "."
+	case auth.EventSignedOutEverywhere:
+		return "You signed out everywhere: every device was signed out."
+	case auth.EventPasswordChanged:
+		return "Your password was changed" + on + ", and every other device was signed out."
+	case auth.EventTokenReused:
+		if device == "" {
+			device = "one of your devices"
+		}
+		return "Someone may have a copy of your sign-in on " + device + "; we signed that device out."
+	case auth.EventUserDisabled:
+		return "Your account was disabled by an administrator, and every device was signed out."
+	case auth.EventSignInFailed:
+		return "Someone tried to sign in to your account with a wrong password."
+	case auth.EventPasswordCheckFailed:
+		return "A wrong current password was entered" + on + " while signed in."
+	case auth.EventSessionEvicted:
+		return named + " was signed out because too many devices were signed in; the one unused the longest goes first."
+	case auth.EventPasswordReset:
+		return "Your password was reset with an emailed link, and every device was signed out."
+	case auth.EventEmailVerified:
+		return "Your email address was verified."
+	case auth.EventEmailChanged:
+		return "Your email address was changed."
 	case auth.EventEmailChangeUndone:
-		return "Email change undone from the old address: every device signed out"
+		return "An email change was undone from your old address, and every device was signed out."
 	}
 	return string(kind)
 }

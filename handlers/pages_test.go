@@ -770,9 +770,10 @@ func TestPageReplayShowsWarning(t *testing.T) {
 			t.Fatal("the replayed device is still listed")
 		}
 		warning := doc.Find(`ul[aria-label="Security activity"] > li`).FilterFunction(func(_ int, li *goquery.Selection) bool {
-			return strings.Contains(li.Text(), "Replayed refresh token detected: device signed out")
+			return strings.Contains(li.Text(), "Someone may have a copy of your sign-in on Firefox on macOS; we signed that device out.")
 		})
-		if warning.Length() != 1 || !strings.Contains(warning.Text(), "Warning") || !strings.Contains(warning.Text(), "Firefox on macOS") {
+		if warning.Length() != 1 || !strings.Contains(warning.Text(), "Warning") || !strings.Contains(warning.Text(), "If this wasn't you, change your password.") ||
+			warning.Find(`a[href="/account"]`).Length() != 1 {
 			t.Fatalf("the replay is not shown as a warning naming the device: %q", strings.Join(strings.Fields(doc.Find(`ul[aria-label="Security activity"]`).Text()), " "))
 		}
 	})

@@ -233,7 +233,7 @@ func TestForgotPassword(t *testing.T) {
 			res := tablet.page(link, "/password/reset", url.Values{"token": {token}, "new_password": {newPassword}, "new_password_confirm": {newPassword}})
 			expectRedirect(t, res, "/devices?done=password-reset")
 			doc := expectSignedIn(t, tablet)
-			if activity := text(doc.Find(`ul[aria-label="Security activity"]`)); !strings.Contains(activity, "Password reset with an emailed link: every device signed out") {
+			if activity := text(doc.Find(`ul[aria-label="Security activity"]`)); !strings.Contains(activity, "Your password was reset with an emailed link, and every device was signed out.") {
 				t.Fatalf("the devices page does not show the reset: %q", strings.Join(strings.Fields(activity), " "))
 			}
 			expectSignedOut(t, laptop)

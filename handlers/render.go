@@ -15,7 +15,7 @@ func render(c *fiber.Ctx, component templ.Component) error {
 
 // frame fills what the layout needs: the title, the CSRF token, and who is signed in.
 func (s *Server) frame(c *fiber.Ctx, title string) pages.Frame {
-	f := pages.Frame{Title: title, CSRFToken: s.csrfFor(c), Flash: flashes[c.Query("done")]}
+	f := pages.Frame{Title: title, CSRFToken: s.csrfFor(c), Flash: flashes[c.Query("done")], Path: c.Path()}
 	if p := principal(c); p != nil {
 		f.SignedInEmail = p.Email
 	}

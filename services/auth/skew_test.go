@@ -67,8 +67,8 @@ func TestEventsPerUserAreBounded(t *testing.T) {
 		if n := db.Count(t, "SELECT COUNT(*) FROM security_events WHERE user_id = ? AND kind = 'token_reused'", ann.UserID); n != 1 {
 			t.Fatal("the newest event was dropped")
 		}
-		if n := db.Count(t, "SELECT COUNT(*) FROM security_events WHERE user_id = ?", bob.UserID); n != 1 {
-			t.Fatalf("bob has %d events, want his one sign-in", n)
+		if n := db.Count(t, "SELECT COUNT(*) FROM security_events WHERE user_id = ?", bob.UserID); n != 2 {
+			t.Fatalf("bob has %d events, want his account creation and his one sign-in", n)
 		}
 	})
 }

@@ -8,7 +8,10 @@ import (
 	"gatehouse/models"
 )
 
-// CreateUser validates and stores a new account.
+// EventAccountCreated is the first event of every account, recorded by CreateUser.
+const EventAccountCreated EventKind = models.EventAccountCreated
+
+// CreateUser validates and stores a new account, with its "account created" event.
 func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, password string) (*models.User, error) {
 	email, err := NormalizeEmail(rawEmail)
 	if err != nil {
@@ -30,7 +33,13 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, passwor
 	}
 	now := s.clock()
 	user := &models.User{ID: id, Email: email, DisplayName: displayName, PasswordHash: hash, TokenVersion: 1, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, user); errors.Is(err, models.ErrConflict) {
+	err = s.store.InTx(ctx, func(tx *models.Store) error {
+		if err := tx.CreateUser(ctx, user); err != nil {
+			return err
+		}
+		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: user.ID, Kind: models.EventAccountCreated, CreatedAt: now})
+	})
+	if errors.Is(err, models.ErrConflict) {
 		return nil, ErrEmailTaken
 	} else if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)

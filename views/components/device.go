@@ -1,7 +1,9 @@
 package components
 
 import (
+	"fmt"
 	"net/url"
+	"sort"
 	"time"
 )
 
@@ -17,6 +19,60 @@ type DeviceRow struct {
 	Current      bool   // "This device"
 	RenameValue  string // the value to show in the rename field (the name, or the rejected input)
 	RenameError  string // error next to the rename field of this row
+	// Label names the device in its controls' accessible names ("Sign out Label"). Arrange sets
+	// it: the name, with the browser and system or the sign-in time added when names repeat.
+	Label string
+}
+
+// label is the name the row's controls use: Label when set, else the device's name.
+func (d DeviceRow) label() string {
+	if d.Label != "" {
+		return d.Label
+	}
+	return d.Name
+}
+
+// Arrange returns the rows in the order "Your devices" shows them (this device first, then the
+// others by last activity, most recent first) with a Label on each that no other row shares,
+// so that a screen reader can tell "Sign out Rae's phone" from the other Rae's phone.
+func Arrange(rows []DeviceRow) []DeviceRow {
+	out := append([]DeviceRow(nil), rows...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Current != out[j].Current {
+			return out[i].Current
+		}
+		return out[i].LastActiveAt.After(out[j].LastActiveAt)
+	})
+	for i := range out {
+		out[i].Label = out[i].Name
+	}
+	distinguish(out, func(d DeviceRow) string { return d.Name + " (" + software(d.Browser, d.OS) + ")" })
+	distinguish(out, func(d DeviceRow) string {
+		return d.Name + " (" + software(d.Browser, d.OS) + ", signed in " + d.SignedInAt.UTC().Format("2 Jan 2006 15:04") + " UTC)"
+	})
+	distinguish(out, func(d DeviceRow) string { return d.Label })
+	return out
+}
+
+// distinguish relabels, with longer, every row whose Label another row shares. Its last use
+// (longer returning the Label unchanged) numbers what is still shared: "Rae's phone (2)".
+func distinguish(rows []DeviceRow, longer func(DeviceRow) string) {
+	count := map[string]int{}
+	for _, d := range rows {
+		count[d.Label]++
+	}
+	seen := map[string]int{}
+	for i, d := range rows {
+		if count[d.Label] < 2 {
+			continue
+		}
+		next := longer(d)
+		if next == d.Label {
+			seen[d.Label]++
+			next = fmt.Sprintf("%s (%d)", d.Label, seen[d.Label])
+		}
+		rows[i].Label = next
+	}
 }
 
 // software says which browser on which system from the parts that are known: "Firefox 121 on

@@ -140,7 +140,7 @@ func TestDeviceRowFormsActOnThatDevice(t *testing.T) {
 		d := laptop()
 		d.ID = c.id
 		row := renderRow(t, "csrf-123", d)
-		for button, action := range map[string]string{"Rename": c.rename, "Sign out Ada’s laptop": c.signout} {
+		for button, action := range map[string]string{"Save name for Ada’s laptop": c.rename, "Sign out Ada’s laptop": c.signout} {
 			f := form(t, row, button)
 			if got := f.AttrOr("action", ""); got != action {
 				t.Errorf("id %q: %q posts to %q, want %q", c.id, button, got, action)
@@ -155,16 +155,16 @@ func TestDeviceRowFormsActOnThatDevice(t *testing.T) {
 	}
 }
 
-// The rename field is labelled "Device name", holds the current name (or what was refused), and
+// The rename field is labelled "New name for NAME", holds the current name (or what was refused), and
 // shows the refusal right after it, tied to it for screen readers.
 func TestDeviceRowRenameField(t *testing.T) {
 	d := laptop()
 	d.RenameValue, d.RenameError = "x\u202ey", "Use letters, digits and ordinary punctuation."
 	row := renderRow(t, "tok", d)
-	label := row.Find("label").FilterFunction(func(_ int, s *goquery.Selection) bool { return text(s) == "Device name" })
+	label := row.Find("label").FilterFunction(func(_ int, s *goquery.Selection) bool { return text(s) == "New name for Ada’s laptop" })
 	input := row.Find("input#" + label.AttrOr("for", "none"))
 	if label.Length() != 1 || input.Length() != 1 {
-		t.Fatalf("label %d, input %d: want the Device name label tied to one input", label.Length(), input.Length())
+		t.Fatalf("label %d, input %d: want the \"New name for Ada’s laptop\" label tied to one input", label.Length(), input.Length())
 	}
 	if got := input.AttrOr("value", ""); got != "x\u202ey" {
 		t.Errorf("rename field value %q, want the refused input", got)
@@ -193,4 +193,38 @@ func TestDeviceRowEscapesTheName(t *testing.T) {
 		t.Errorf("heading %q, want the name as text", got)
 	}
 	form(t, row, "Sign out "+d.Name) // the sign-out button names the device as given
+}
+
+// A Label set by Arrange names the row's controls in place of the bare name.
+func TestDeviceRowControlsUseTheLabel(t *testing.T) {
+	d := laptop()
+	d.Label = "Ada’s laptop (Firefox 121 on macOS)"
+	row := renderRow(t, "tok", d)
+	form(t, row, "Sign out Ada’s laptop (Firefox 121 on macOS)")
+	form(t, row, "Save name for Ada’s laptop (Firefox 121 on macOS)")
+	if got := text(row.Find("summary")); got != "Rename Ada’s laptop (Firefox 121 on macOS)" {
+		t.Errorf("summary %q", got)
+	}
+	if got := text(row.Find("h2")); got != "Ada’s laptop" {
+		t.Errorf("heading %q, want the name alone", got)
+	}
+}
+
+// Arrange orders this device first, then by last activity, and labels repeated names apart, down
+// to a number when even the sign-in time is the same.
+func TestArrange(t *testing.T) {
+	at := now.Add(-time.Hour)
+	rows := components.Arrange([]components.DeviceRow{
+		{ID: "1", Name: "Phone", Browser: "Safari 17", OS: "iOS", SignedInAt: at, LastActiveAt: now.Add(-3 * time.Minute)},
+		{ID: "2", Name: "Phone", Browser: "Safari 17", OS: "iOS", SignedInAt: at, LastActiveAt: now.Add(-2 * time.Minute)},
+		{ID: "3", Name: "Laptop", LastActiveAt: now.Add(-time.Hour), Current: true},
+	})
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.ID+"="+r.Label)
+	}
+	want := []string{"3=Laptop", "2=Phone (Safari 17 on iOS, signed in 10 Mar 2026 11:00 UTC) (1)", "1=Phone (Safari 17 on iOS, signed in 10 Mar 2026 11:00 UTC) (2)"}
+	if strings.Join(got, " | ") != strings.Join(want, " | ") {
+		t.Errorf("Arrange: %q, want %q", got, want)
+	}
 }

@@ -42,14 +42,17 @@ type DevicesPage struct {
 // take it without importing pages.
 type DeviceRow = components.DeviceRow
 
-// EventRow is one line of the security activity.
+// EventRow is one line of the security activity, in plain language: what happened and, where it
+// matters, what to do about it.
 type EventRow struct {
-	Text string // human text, e.g. "New sign-in", "Device signed out", "Password changed",
-	// "Signed out everywhere", "Replayed refresh token detected: device signed out"
-	DeviceName string // may be empty
-	IP         string // may be empty
-	At         time.Time
-	Alarming   bool // a replay: shown with a warning style
+	Text string // what happened, naming the device where there is one, e.g. "Someone may have a
+	// copy of your sign-in on Rae's phone; we signed that device out."
+	Advice         string // what to do, e.g. "If this wasn't you, change your password."; may be empty
+	AdviceLink     string // a local path that does it, e.g. /account; may be empty
+	AdviceLinkText string // the link's text, e.g. "Change your password"
+	IP             string // may be empty
+	At             time.Time
+	Alarming       bool // may mean someone else has the account: shown with a warning style
 }
 
 // ConfirmSignoutEverywherePage asks before signing out every device, this one included.

@@ -143,8 +143,12 @@ func devicesPage() pages.DevicesPage {
 			},
 		},
 		Events: []pages.EventRow{
-			{Text: "New sign-in", DeviceName: "Ada's laptop", IP: "192.0.2.1", At: now.Add(-2 * 24 * time.Hour)},
-			{Text: "Replayed refresh token detected: device signed out", DeviceName: "Old tablet", IP: "203.0.113.9", At: now.Add(-time.Hour), Alarming: true},
+			{Text: "New sign-in on Ada's laptop.", IP: "192.0.2.1", At: now.Add(-2 * 24 * time.Hour)},
+			{
+				Text:   "Someone may have a copy of your sign-in on Old tablet; we signed that device out.",
+				Advice: "If this wasn't you, change your password.", AdviceLink: "/account", AdviceLinkText: "Change your password",
+				IP: "203.0.113.9", At: now.Add(-time.Hour), Alarming: true,
+			},
 		},
 	}
 }
@@ -272,19 +276,19 @@ func TestDevicesRows(t *testing.T) {
 		t.Errorf("title = %q, want the exact time", got)
 	}
 
-	wantPostForm(t, laptop, "Rename", "/devices/sid-laptop/rename")
+	wantPostForm(t, laptop, "Save name for Ada's laptop", "/devices/sid-laptop/rename")
 	wantPostForm(t, laptop, "Sign out Ada's laptop", "/devices/sid-laptop/signout")
-	wantPostForm(t, phone, "Rename", "/devices/sid-phone/rename")
+	wantPostForm(t, phone, "Save name for <script>alert(1)</script>", "/devices/sid-phone/rename")
 	wantPostForm(t, phone, "Sign out <script>alert(1)</script>", "/devices/sid-phone/signout")
 
-	name := field(t, laptop, "Device name")
+	name := field(t, laptop, "New name for Ada's laptop")
 	if name.AttrOr("name", "") != "name" || name.AttrOr("maxlength", "") != "64" || name.AttrOr("value", "") != "Ada's laptop" {
 		t.Errorf("rename field: name=%q maxlength=%q value=%q", name.AttrOr("name", ""), name.AttrOr("maxlength", ""), name.AttrOr("value", ""))
 	}
 	if _, ok := name.Attr("required"); !ok {
 		t.Error("rename field is not required")
 	}
-	wantNoFieldError(t, laptop, "Device name")
+	wantNoFieldError(t, laptop, "New name for Ada's laptop")
 }
 
 func TestDevicesNameIsShownAsText(t *testing.T) {
@@ -297,7 +301,7 @@ func TestDevicesNameIsShownAsText(t *testing.T) {
 	if got := text(phone.Find("h2")); got != "<script>alert(1)</script>" {
 		t.Errorf("heading = %q, want the name as text", got)
 	}
-	if got := field(t, phone, "Device name").AttrOr("value", ""); got != "<script>alert(1)</script>" {
+	if got := field(t, phone, "New name for <script>alert(1)</script>").AttrOr("value", ""); got != "<script>alert(1)</script>" {
 		t.Errorf("rename value = %q", got)
 	}
 }
@@ -309,10 +313,17 @@ func TestDevicesRenameError(t *testing.T) {
 	doc := render(t, pages.Devices(page))
 
 	rows := doc.Find(`ul[aria-label="Devices"] > li`)
-	wantFieldError(t, rows.Eq(1), "Device name", "Use at most 64 characters.")
-	wantNoFieldError(t, rows.Eq(0), "Device name")
-	if got := field(t, rows.Eq(1), "Device name").AttrOr("value", ""); got != strings.Repeat("x", 65) {
+	wantFieldError(t, rows.Eq(1), "New name for <script>alert(1)</script>", "Use at most 64 characters.")
+	wantNoFieldError(t, rows.Eq(0), "New name for Ada's laptop")
+	if got := field(t, rows.Eq(1), "New name for <script>alert(1)</script>").AttrOr("value", ""); got != strings.Repeat("x", 65) {
 		t.Errorf("rename keeps %q, want the rejected input", got)
+	}
+	// A refused rename stays in view: its disclosure is open, the others are closed.
+	if _, open := rows.Eq(1).Find("details").Attr("open"); !open {
+		t.Error("the refused rename's disclosure is closed")
+	}
+	if _, open := rows.Eq(0).Find("details").Attr("open"); open {
+		t.Error("a rename disclosure without an error is open")
 	}
 }
 
@@ -337,10 +348,161 @@ func TestDevicesPageActionsAndActivity(t *testing.T) {
 	if !alarming.HasClass("alarming") || !strings.HasPrefix(text(alarming), "Warning") {
 		t.Errorf("a replay is not shown as a warning: %q", text(alarming))
 	}
-	for _, want := range []string{"Replayed refresh token detected: device signed out", "Old tablet", "203.0.113.9", "1 hour ago"} {
+	wantLink(t, alarming, "Change your password", "/account")
+	for _, want := range []string{"Someone may have a copy of your sign-in on Old tablet; we signed that device out.", "If this wasn't you, change your password.", "203.0.113.9", "1 hour ago"} {
 		if !strings.Contains(text(alarming), want) {
 			t.Errorf("event %q does not show %q", text(alarming), want)
 		}
+	}
+}
+
+// This device comes first, the others by last activity, whatever order the rows arrive in.
+func TestDevicesThisDeviceFirstThenByLastActivity(t *testing.T) {
+	page := devicesPage()
+	page.Devices = []pages.DeviceRow{
+		{ID: "old", Name: "Old tablet", LastActiveAt: now.Add(-48 * time.Hour)},
+		{ID: "recent", Name: "Rae's phone", LastActiveAt: now.Add(-time.Minute)},
+		{ID: "this", Name: "Ada's laptop", LastActiveAt: now.Add(-time.Hour), Current: true},
+		{ID: "mid", Name: "Work desktop", LastActiveAt: now.Add(-5 * time.Hour)},
+	}
+	doc := render(t, pages.Devices(page))
+	got := doc.Find(`ul[aria-label="Devices"] > li h2`).Map(func(_ int, s *goquery.Selection) string { return text(s) })
+	want := []string{"Ada's laptop", "Rae's phone", "Work desktop", "Old tablet"}
+	if strings.Join(got, " | ") != strings.Join(want, " | ") {
+		t.Errorf("device order %q, want %q", got, want)
+	}
+}
+
+// Two devices with one name still give every control its own accessible name: the browser and
+// system are added, and the sign-in time when those are the same too.
+func TestDevicesSameNameControlsAreDistinct(t *testing.T) {
+	page := devicesPage()
+	page.Devices = []pages.DeviceRow{
+		{ID: "a", Name: "Rae's phone", Browser: "Safari 17", OS: "iOS", SignedInAt: now.Add(-time.Hour), LastActiveAt: now, Current: true},
+		{ID: "b", Name: "Rae's phone", Browser: "Chrome 120", OS: "Android", SignedInAt: now.Add(-time.Hour), LastActiveAt: now.Add(-time.Minute)},
+		{ID: "c", Name: "Headless Chrome on Linux", Browser: "Headless Chrome 120", OS: "Linux", SignedInAt: now.Add(-2 * time.Hour), LastActiveAt: now.Add(-2 * time.Minute)},
+		{ID: "d", Name: "Headless Chrome on Linux", Browser: "Headless Chrome 120", OS: "Linux", SignedInAt: now.Add(-3 * time.Hour), LastActiveAt: now.Add(-3 * time.Minute)},
+		{ID: "e", Name: "Ada's laptop", Browser: "Firefox 121", OS: "macOS", SignedInAt: now.Add(-time.Hour), LastActiveAt: now.Add(-4 * time.Minute)},
+	}
+	doc := render(t, pages.Devices(page))
+
+	wantPostForm(t, doc.Selection, "Sign out Rae's phone (Safari 17 on iOS)", "/devices/a/signout")
+	wantPostForm(t, doc.Selection, "Sign out Rae's phone (Chrome 120 on Android)", "/devices/b/signout")
+	wantPostForm(t, doc.Selection, "Sign out Headless Chrome on Linux (Headless Chrome 120 on Linux, signed in 10 Mar 2026 10:00 UTC)", "/devices/c/signout")
+	wantPostForm(t, doc.Selection, "Sign out Headless Chrome on Linux (Headless Chrome 120 on Linux, signed in 10 Mar 2026 09:00 UTC)", "/devices/d/signout")
+	wantPostForm(t, doc.Selection, "Sign out Ada's laptop", "/devices/e/signout")
+	wantPostForm(t, doc.Selection, "Save name for Rae's phone (Chrome 120 on Android)", "/devices/b/rename")
+	field(t, doc.Selection, "New name for Rae's phone (Safari 17 on iOS)")
+
+	names := map[string]int{}
+	doc.Find("main button, main summary, main a").Each(func(_ int, s *goquery.Selection) {
+		name, ok := s.Attr("aria-label")
+		if !ok {
+			name = text(s)
+		}
+		names[name]++
+	})
+	doc.Find("main label").Each(func(_ int, s *goquery.Selection) { names[text(s)]++ })
+	for name, n := range names {
+		if n > 1 {
+			t.Errorf("%d controls are named %q", n, name)
+		}
+	}
+	if names["Rename Rae's phone (Safari 17 on iOS)"] != 1 {
+		t.Errorf("no disclosure named \"Rename Rae's phone (Safari 17 on iOS)\": %v", names)
+	}
+}
+
+// Rename is a <details> disclosure, closed by default, with the visible summary "Rename" (named
+// for its device) and the rename form inside it, so the row stays short and no script is needed.
+func TestDevicesRenameIsADisclosure(t *testing.T) {
+	doc := render(t, pages.Devices(devicesPage()))
+	laptop := doc.Find(`ul[aria-label="Devices"] > li`).First()
+	details := laptop.Find("details")
+	if details.Length() != 1 {
+		t.Fatalf("%d <details> in the row, want 1", details.Length())
+	}
+	if _, open := details.Attr("open"); open {
+		t.Error("the rename disclosure is open without an error")
+	}
+	summary := details.Children().First()
+	if goquery.NodeName(summary) != "summary" {
+		t.Fatalf("first child of <details> is <%s>, want <summary>", goquery.NodeName(summary))
+	}
+	if got := text(summary); got != "Rename Ada's laptop" {
+		t.Errorf("summary's name %q, want \"Rename Ada's laptop\"", got)
+	}
+	if got := text(summary.Find(".visually-hidden")); got != "Ada's laptop" {
+		t.Errorf("summary's hidden part %q: want only \"Rename\" visible", got)
+	}
+	if form := details.Find(`form[action="/devices/sid-laptop/rename"]`); form.Length() != 1 {
+		t.Error("the rename form is not inside the disclosure")
+	}
+	if laptop.Find(`details form[action$="/signout"]`).Length() != 0 {
+		t.Error("sign-out is hidden inside the rename disclosure")
+	}
+}
+
+// With only this device there is nothing else to sign out: "Sign out all other devices" is not
+// offered. "Sign out everywhere" always is, in the stronger (danger) style; the lesser action
+// has the outline style.
+func TestDevicesSignOutActions(t *testing.T) {
+	page := devicesPage()
+	doc := render(t, pages.Devices(page))
+	if got := button(doc.Selection, "Sign out all other devices"); !got.HasClass("danger-outline") || got.HasClass("danger") {
+		t.Errorf("\"Sign out all other devices\" class %q, want danger-outline", got.AttrOr("class", ""))
+	}
+	if got := link(doc.Selection, "Sign out everywhere"); !got.HasClass("danger") {
+		t.Errorf("\"Sign out everywhere\" class %q, want danger", got.AttrOr("class", ""))
+	}
+
+	page.Devices = page.Devices[:1]
+	doc = render(t, pages.Devices(page))
+	if n := button(doc.Selection, "Sign out all other devices").Length(); n != 0 {
+		t.Errorf("%d \"Sign out all other devices\" buttons with one device, want none", n)
+	}
+	if doc.Find(`form[action="/devices/signout-others"]`).Length() != 0 {
+		t.Error("the sign-out-others form is there with one device")
+	}
+	wantLink(t, doc.Selection, "Sign out everywhere", "/devices/signout-everywhere")
+}
+
+// An event shows what happened and, when there is advice, the advice with its link; without
+// advice there is no empty paragraph.
+func TestDevicesEventAdvice(t *testing.T) {
+	doc := render(t, pages.Devices(devicesPage()))
+	events := doc.Find(`ul[aria-label="Security activity"] > li`)
+	if n := events.Eq(0).Find(".event-advice").Length(); n != 0 {
+		t.Errorf("%d advice paragraphs on an event without advice", n)
+	}
+	advice := events.Eq(1).Find(".event-advice")
+	if got := text(advice); got != "If this wasn't you, change your password. Change your password" {
+		t.Errorf("advice %q", got)
+	}
+}
+
+// The layout starts with a "Skip to content" link to <main id="main">, and marks the nav link of
+// the current page with aria-current="page" (and no other).
+func TestSkipLinkAndCurrentNav(t *testing.T) {
+	page := devicesPage()
+	page.Path = "/devices"
+	doc := render(t, pages.Devices(page))
+	first := doc.Find("body a").First()
+	if text(first) != "Skip to content" || first.AttrOr("href", "") != "#main" {
+		t.Errorf("first link %q → %q, want \"Skip to content\" → #main", text(first), first.AttrOr("href", ""))
+	}
+	if doc.Find("main#main").Length() != 1 {
+		t.Error("no <main id=\"main\"> for the skip link")
+	}
+	nav := doc.Find(`nav[aria-label="Main"]`)
+	if got := nav.Find(`a[aria-current="page"]`); got.Length() != 1 || text(got) != "Your devices" {
+		t.Errorf("current nav link %q (%d), want \"Your devices\"", text(got), got.Length())
+	}
+
+	page.Path = "/elsewhere"
+	doc = render(t, pages.Devices(page))
+	if n := doc.Find(`[aria-current]`).Length(); n != 0 {
+		t.Errorf("%d links marked current on a page outside the nav", n)
 	}
 }
 
@@ -557,7 +719,7 @@ func TestMarkupIsShownAsText(t *testing.T) {
 	devices := devicesPage()
 	devices.Frame.SignedInEmail = markup
 	devices.Flash = markup
-	devices.Events[0].DeviceName = markup
+	devices.Events[0].Text = markup
 	cases := map[string]struct {
 		page templ.Component
 		want []string // texts the page shows verbatim
