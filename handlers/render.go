@@ -33,4 +33,5 @@ var flashes = map[string]string{
 	"email-sent":     "We sent a link to the new address. Your address changes when you open it.",
 	"verify-sent":    "We sent a new verification link to your address.",
 	"notices":        "Your sign-in notice setting is saved.",
+	"deleted":        "Your account was deleted, and every device signed out of it.",
 }

@@ -75,6 +75,8 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/account/email", signedIn(s.changeEmail)...)
 	app.Post("/account/verify-email/resend", signedIn(s.resendVerification)...)
 	app.Post("/account/notifications", signedIn(s.setNotices)...)
+	app.Get("/account/export", signedIn(s.exportAccount)...)
+	app.Post("/account/delete", signOut(s.deleteAccount)...)
 
 	app.Use(func(c *fiber.Ctx) error { return errNotFound })
 }

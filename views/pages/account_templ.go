@@ -179,7 +179,19 @@ func Account(p AccountPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<button type=\"submit\" class=\"primary\">Change password</button></form></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<button type=\"submit\" class=\"primary\">Change password</button></form></section><section class=\"card\"><h2>Download your data</h2><p>A JSON file with your account, your device sessions and your security activity. It holds no password or token.</p><p><a href=\"/account/export\" download>Download my data (JSON)</a></p></section><section class=\"card danger-outline\" aria-labelledby=\"delete-account\"><h2 id=\"delete-account\">Delete your account</h2><p>This cannot be undone. Your account, every device session and sign-in token, your security activity and any email still waiting to be sent are deleted. Every device is signed out at once.</p><form method=\"post\" action=\"/account/delete\" novalidate>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.CSRF(p.CSRFToken).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.Field(components.FieldProps{ID: "field-delete-current_password", Name: "current_password", Label: "Your password, to delete the account", Type: "password", Error: p.Errors["delete_current_password"], Autocomplete: "current-password", Required: true}).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<button type=\"submit\" class=\"danger\">Delete my account</button></form></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -66,7 +66,8 @@ type AccountPage struct {
 	SignInNotices      bool   // new-device sign-in notices are on
 	NewEmail           string // kept after a refused email change
 	// "current_password", "new_password", "new_password_confirm" (password change) and
-	// "new_email", "email_current_password" (email change) → message
+	// "new_email", "email_current_password" (email change) and "delete_current_password"
+	// (account deletion) → message
 	Errors map[string]string
 }
 
