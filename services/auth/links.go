@@ -204,6 +204,8 @@ func (s *Service) ResetPassword(ctx context.Context, token, next, confirm string
 	if next != confirm {
 		return nil, invalid("new_password_confirm", "The passwords do not match.")
 	}
+	// A dead link is refused before the argon2 hash, so bogus tokens cost no hashing; the
+	// transaction below uses the link, and checks it again under the user's lock.
 	if err := s.CheckLink(ctx, token, models.LinkPasswordReset); err != nil {
 		return nil, err
 	}

@@ -29,15 +29,6 @@ func (f *Fallback) Hit(ctx context.Context, key string, r Rate) (Decision, error
 	return f.local.Hit(ctx, key, r)
 }
 
-// Peek implements Limiter.
-func (f *Fallback) Peek(ctx context.Context, key string, r Rate) (Decision, error) {
-	d, err := f.shared.Peek(ctx, key, r)
-	if f.healthy(err) {
-		return d, nil
-	}
-	return f.local.Peek(ctx, key, r)
-}
-
 // Undo implements Limiter, on whichever limiter answers now.
 func (f *Fallback) Undo(ctx context.Context, key string) error {
 	if f.healthy(f.shared.Undo(ctx, key)) {

@@ -48,8 +48,6 @@ type Decision struct {
 type Limiter interface {
 	// Hit counts one event for key and tells whether it is within the rate.
 	Hit(ctx context.Context, key string, r Rate) (Decision, error)
-	// Peek tells whether one more event for key would be within the rate, without counting it.
-	Peek(ctx context.Context, key string, r Rate) (Decision, error)
 	// Undo takes back one event counted by Hit: an attempt reserved before a check that then
 	// turned out not to count (a right password).
 	Undo(ctx context.Context, key string) error
@@ -75,12 +73,7 @@ func NewMemory(now func() time.Time) *Memory {
 
 // Hit implements Limiter.
 func (m *Memory) Hit(_ context.Context, key string, r Rate) (Decision, error) {
-	return m.decide(key, r, 1), nil
-}
-
-// Peek implements Limiter.
-func (m *Memory) Peek(_ context.Context, key string, r Rate) (Decision, error) {
-	return m.decide(key, r, 0), nil
+	return m.decide(key, r), nil
 }
 
 // Undo implements Limiter.
@@ -93,7 +86,7 @@ func (m *Memory) Undo(_ context.Context, key string) error {
 	return nil
 }
 
-func (m *Memory) decide(key string, r Rate, add int) Decision {
+func (m *Memory) decide(key string, r Rate) Decision {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -103,12 +96,8 @@ func (m *Memory) decide(key string, r Rate, add int) Decision {
 		w = &window{ends: now.Add(r.Per)}
 		m.windows[key] = w
 	}
-	w.count += add
-	limit := r.N
-	if add == 0 {
-		limit = r.N - 1 // would one more still fit?
-	}
-	if w.count > limit {
+	w.count++
+	if w.count > r.N {
 		return Decision{RetryAfter: w.ends.Sub(now)}
 	}
 	return Decision{Allowed: true}
@@ -147,22 +136,6 @@ func (l *Redis) Hit(ctx context.Context, key string, r Rate) (Decision, error) {
 		return Decision{}, fmt.Errorf("rate limit: %w", err)
 	}
 	if int(incr.Val()) > r.N {
-		return Decision{RetryAfter: positive(ttl.Val(), r.Per)}, nil
-	}
-	return Decision{Allowed: true}, nil
-}
-
-// Peek implements Limiter.
-func (l *Redis) Peek(ctx context.Context, key string, r Rate) (Decision, error) {
-	k := l.prefix + key
-	pipe := l.client.Pipeline()
-	get := pipe.Get(ctx, k)
-	ttl := pipe.PTTL(ctx, k)
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return Decision{}, fmt.Errorf("rate limit: %w", err)
-	}
-	n, _ := get.Int()
-	if n >= r.N {
 		return Decision{RetryAfter: positive(ttl.Val(), r.Per)}, nil
 	}
 	return Decision{Allowed: true}, nil
