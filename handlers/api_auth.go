@@ -55,6 +55,10 @@ func (s *Server) apiLogin(c *fiber.Ctx) error {
 		return err
 	}
 	issued, err := s.signIn(c, req.Email, req.Password, client)
+	var second *auth.SecondFactorRequired
+	if errors.As(err, &second) {
+		return secondFactorRequired(c, second)
+	}
 	if err != nil {
 		return err
 	}

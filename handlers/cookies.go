@@ -13,6 +13,7 @@ import (
 // browsers only accept with Secure, Path=/ and no Domain, so no subdomain can plant them.
 type cookieNames struct {
 	refresh, access, device, csrf string
+	secondStep                    string // the challenge of a sign-in waiting for its second factor
 }
 
 func newCookieNames(secure bool) cookieNames {
@@ -20,7 +21,7 @@ func newCookieNames(secure bool) cookieNames {
 	if secure {
 		prefix = "__Host-"
 	}
-	return cookieNames{refresh: prefix + "gh_refresh", access: prefix + "gh_access", device: prefix + "gh_device", csrf: prefix + "gh_csrf"}
+	return cookieNames{refresh: prefix + "gh_refresh", access: prefix + "gh_access", device: prefix + "gh_device", csrf: prefix + "gh_csrf", secondStep: prefix + "gh_2fa"}
 }
 
 const deviceCookieMaxAge = 400 * 24 * time.Hour // the longest browsers keep a cookie

@@ -88,6 +88,10 @@ func classify(err error) *APIError {
 		return &APIError{Status: fiber.StatusConflict, Code: "email_taken", Message: "An account with this email already exists. Sign in instead.", Field: "email"}
 	case errors.Is(err, auth.ErrEmailNotVerified):
 		return apiError(fiber.StatusForbidden, "email_not_verified", "Verify your email address first: we have sent a new link to it. Use the newest email.")
+	case errors.Is(err, auth.ErrInvalidCode):
+		return apiError(fiber.StatusUnauthorized, "invalid_code", "That code is not right. Try the newest code your app shows, or a recovery code.")
+	case errors.Is(err, auth.ErrPasskeyRefused):
+		return apiError(fiber.StatusUnauthorized, "invalid_credential", "That passkey did not confirm it's you.")
 	case errors.Is(err, auth.ErrReauthRequired):
 		return apiError(fiber.StatusForbidden, "reauthentication_required", "Confirm your password to do this.")
 	case errors.Is(err, auth.ErrBusy):

@@ -18,15 +18,22 @@ import (
 // when the password turns out right, so N concurrent guesses evaluate at most the limit and one
 // account can never hold more than that many of the argon2 slots.
 func (s *Server) checkPassword(c *fiber.Ctx, email string, check func() error) error {
+	return s.guardedCheck(c, ratelimit.Key("password-account", email), check)
+}
+
+// guardedCheck runs one check of a secret (a password, a second-factor code) under the limit per
+// client IP, which every such check shares, and the limit of the account's counter. A wrong
+// secret keeps its attempt counted; anything else gives the account's attempt back.
+func (s *Server) guardedCheck(c *fiber.Ctx, account string, check func() error) error {
 	if err := s.limit(c, s.limiter.Hit, ratelimit.IPKey("password-ip", s.ip(c)), s.cfg.LoginLimitIP); err != nil {
 		return err
 	}
-	account := ratelimit.Key("password-account", email)
 	if err := s.limit(c, s.limiter.Hit, account, s.cfg.LoginLimitAccount); err != nil {
 		return err
 	}
 	err := check()
-	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrWrongPassword) {
+	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrWrongPassword) ||
+		errors.Is(err, auth.ErrInvalidCode) || errors.Is(err, auth.ErrPasskeyRefused) {
 		return err // the attempt stays counted
 	}
 	if uerr := s.limiter.Undo(ctxOf(c), account); uerr != nil {

@@ -38,6 +38,10 @@ func (s *Server) loginSubmit(c *fiber.Ctx) error {
 		return err
 	}
 	issued, err := s.signIn(c, email, password, client)
+	var second *auth.SecondFactorRequired
+	if errors.As(err, &second) {
+		return s.toSecondStep(c, second, next)
+	}
 	if err != nil {
 		e := classify(err)
 		if e.Status >= 500 && e.Status != fiber.StatusServiceUnavailable {

@@ -70,6 +70,10 @@ func (s *Server) resetSubmit(c *fiber.Ctx) error {
 		return err
 	}
 	issued, err := s.auth.ResetPassword(ctxOf(c), token, formValue(c, "new_password"), formValue(c, "new_password_confirm"), client)
+	var second *auth.SecondFactorRequired
+	if errors.As(err, &second) {
+		return s.toSecondStep(c, second, "/devices?done=password-reset")
+	}
 	if err != nil {
 		page := pages.ResetPasswordPage{Frame: s.frame(c, "Choose a new password"), Token: token, Usable: true, Errors: map[string]string{}}
 		e := classify(err)
@@ -247,6 +251,10 @@ func (s *Server) apiReset(c *fiber.Ctx) error {
 		return err
 	}
 	issued, err := s.auth.ResetPassword(ctxOf(c), req.Token, req.NewPassword, req.NewPassword, client)
+	var second *auth.SecondFactorRequired
+	if errors.As(err, &second) {
+		return secondFactorRequired(c, second)
+	}
 	if errors.Is(err, auth.ErrInvalidToken) {
 		return apiError(fiber.StatusBadRequest, "invalid_token", linkProblem)
 	}

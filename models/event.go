@@ -23,6 +23,13 @@ const (
 	EventEmailChanged        = "email_changed"
 	EventEmailChangeUndone   = "email_change_undone" // from the old address's link: everyone signed out
 	EventAccountCreated      = "account_created"
+	EventTOTPAdded           = "totp_added"            // an authenticator app was added (Detail: its name)
+	EventPasskeyAdded        = "passkey_added"         // a passkey was added (Detail: its name)
+	EventFactorRemoved       = "second_factor_removed" // a factor was removed (Detail: its name)
+	EventRecoveryCodesMade   = "recovery_codes_generated"
+	EventRecoveryCodeUsed    = "recovery_code_used"
+	EventSecondFactorFailed  = "second_factor_failed" // a wrong code at the second step or re-authentication
+	EventFactorsReset        = "second_factors_reset" // an operator removed every factor (gatehouse user mfa reset)
 )
 
 // EventsKeptPerUser bounds each user's security history: Prune drops a user's events beyond the
@@ -39,6 +46,7 @@ type SecurityEvent struct {
 	DeviceName string
 	Kind       string
 	IP         string
+	Detail     string // the factor's name, or how a sign-in signed in (its amr)
 	CreatedAt  time.Time
 }
 

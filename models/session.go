@@ -28,6 +28,7 @@ type DeviceSession struct {
 	RotatedAt       *time.Time
 	RevokedAt       *time.Time
 	RevokedReason   string
+	AMR             string `gorm:"column:amr;default:pwd"` // how it signed in: RFC 8176 values, space-separated
 }
 
 // RefreshToken is the history of a family: every token hash ever issued, so that a replayed old
@@ -63,6 +64,7 @@ type Rotation struct {
 	TokenVersion   int64
 	EmailVerified  bool
 	TokenExpiresAt time.Time
+	AMR            string // the session's amr, space-separated
 }
 
 // RotateParams describe one rotation: the presented token's hash, its successor's, and the client.
@@ -101,12 +103,12 @@ WITH rotated AS (
 	 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.token_expires_at > $3
 	   AND s.expires_at > $3 AND ($7 = '' OR s.device_id = $7)
 	   AND u.id = s.user_id AND u.disabled_at IS NULL
-	RETURNING s.id, s.user_id, u.token_version, u.email_verified_at IS NOT NULL AS email_verified, s.token_expires_at
+	RETURNING s.id, s.user_id, u.token_version, u.email_verified_at IS NOT NULL AS email_verified, s.token_expires_at, s.amr
 ), issued AS (
 	INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
 	SELECT $2, id, $3, token_expires_at FROM rotated
 )
-SELECT id, user_id, token_version, email_verified, token_expires_at FROM rotated`
+SELECT id, user_id, token_version, email_verified, token_expires_at, amr FROM rotated`
 
 // RotateInOneStatement is the PostgreSQL happy path of a refresh: one round trip. It returns
 // ErrNotFound when the guard fails, leaving the caller to find out why inside a transaction.
@@ -115,7 +117,7 @@ SELECT id, user_id, token_version, email_verified, token_expires_at FROM rotated
 func (s *Store) RotateInOneStatement(ctx context.Context, p RotateParams) (*Rotation, error) {
 	var r Rotation
 	row := s.db.ConnPool.QueryRowContext(ctx, rotateStatement, p.Hash, p.SuccessorHash, p.Now, p.IdleExpiry, p.IP, p.DeviceName, p.DeviceID)
-	err := row.Scan(&r.SessionID, &r.UserID, &r.TokenVersion, &r.EmailVerified, &r.TokenExpiresAt)
+	err := row.Scan(&r.SessionID, &r.UserID, &r.TokenVersion, &r.EmailVerified, &r.TokenExpiresAt, &r.AMR)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -52,6 +52,24 @@ func (s *Service) Verify(ctx context.Context, raw string) (*Principal, error) {
 	return &Principal{UserID: claims.Subject, Email: state.Email, DisplayName: state.DisplayName, SessionID: claims.SessionID, Version: claims.Version, EmailVerified: state.EmailVerified, AuthenticatedAt: state.AuthenticatedAt}, nil
 }
 
+// SecurityReauthWindow is how recently the password (or a second factor, or a passkey) must have
+// been entered on this device to add or remove a factor or make new recovery codes, whatever
+// ReauthWindow says (which may be off): those changes decide who can sign in.
+const SecurityReauthWindow = 10 * time.Minute
+
+// RequireSecurityReauth answers ErrReauthRequired when p last authenticated longer ago than
+// SecurityReauthWindow (or ReauthWindow, when that is shorter and set).
+func (s *Service) RequireSecurityReauth(p *Principal) error {
+	window := SecurityReauthWindow
+	if s.cfg.ReauthWindow > 0 && s.cfg.ReauthWindow < window {
+		window = s.cfg.ReauthWindow
+	}
+	if s.now().Sub(p.AuthenticatedAt) > window {
+		return ErrReauthRequired
+	}
+	return nil
+}
+
 // requireRecentAuth enforces re-authentication for sensitive actions (ASVS 7.5.2): when the
 // password was last entered on this device longer ago than ReauthWindow, the caller must confirm it.
 func (s *Service) requireRecentAuth(p *Principal) error {

@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -19,10 +20,21 @@ type AccessClaims struct {
 	jwt.RegisteredClaims
 }
 
-// amrPassword is the amr of a session that signed in with a password, the only way there is yet.
-var amrPassword = []string{"pwd"}
+// How a session signed in, as its access tokens' amr claim says (RFC 8176 values; "rec" for a
+// recovery code is ours), kept on the session space-separated.
+const (
+	AMRPassword         = "pwd"
+	AMRPasswordOTP      = "pwd otp"
+	AMRPasswordRecovery = "pwd rec"
+	AMRPasswordPasskey  = "pwd hwk"
+	AMRPasskey          = "hwk"
+)
 
-func (s *Service) signAccess(userID, sessionID string, version int64, verified bool, now time.Time) (string, time.Time, error) {
+func (s *Service) signAccess(userID, sessionID string, version int64, verified bool, amr string, now time.Time) (string, time.Time, error) {
+	methods := strings.Fields(amr)
+	if len(methods) == 0 {
+		methods = []string{AMRPassword} // sessions from before amr was kept
+	}
 	key := s.keys.Current()
 	jti := make([]byte, 16)
 	if _, err := s.rand.Read(jti); err != nil {
@@ -33,7 +45,7 @@ func (s *Service) signAccess(userID, sessionID string, version int64, verified b
 		SessionID:     sessionID,
 		Version:       version,
 		EmailVerified: verified,
-		AMR:           amrPassword,
+		AMR:           methods,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.cfg.Issuer,
 			Subject:   userID,

@@ -196,7 +196,9 @@ func (s *Service) sendPasswordReset(ctx context.Context, email string) error {
 
 // ResetPassword sets a new password with a reset link: token_version is bumped, every device is
 // signed out, the address counts as verified (the link reached it), the owner is told by mail, and
-// this device goes on in a new session.
+// this device goes on in a new session. On an account with a second factor the link alone does not
+// sign in: the answer is a *SecondFactorRequired whose challenge the second step completes (an
+// attacker who reads the mailbox must still pass the second factor).
 func (s *Service) ResetPassword(ctx context.Context, token, next, confirm string, c Client) (*Issued, error) {
 	if err := validatePassword("new_password", next); err != nil {
 		return nil, err
@@ -219,6 +221,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next, confirm string
 		version int64
 		ended   []string
 		started *newSession
+		second  error // *SecondFactorRequired when the account has a second factor
 	)
 	err = s.store.InTx(ctx, func(tx *models.Store) error {
 		link, err := s.useLink(ctx, tx, token, models.LinkPasswordReset, now)
@@ -242,11 +245,23 @@ func (s *Service) ResetPassword(ctx context.Context, token, next, confirm string
 		if ended, err = tx.RevokeUserSessions(ctx, user.ID, "", models.EventPasswordReset, now); err != nil {
 			return fmt.Errorf("sign out every session: %w", err)
 		}
-		if started, _, err = s.startSessionInTx(ctx, tx, user, c); err != nil {
+		event := &models.SecurityEvent{UserID: user.ID, Kind: models.EventPasswordReset, IP: c.IP, CreatedAt: now}
+		needsSecond, err := s.needsSecondStep(ctx, tx, user.ID)
+		if err != nil {
 			return err
 		}
-		if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: user.ID, SessionID: started.row.ID, DeviceName: started.row.DeviceName,
-			Kind: models.EventPasswordReset, IP: c.IP, CreatedAt: now}); err != nil {
+		if needsSecond {
+			second = s.secondStep(ctx, tx, user.ID, version, c)
+			if _, ok := second.(*SecondFactorRequired); !ok {
+				return second
+			}
+		} else {
+			if started, _, err = s.startSessionInTx(ctx, tx, user, c, AMRPassword); err != nil {
+				return err
+			}
+			event.SessionID, event.DeviceName = started.row.ID, started.row.DeviceName
+		}
+		if err := tx.RecordEvent(ctx, event); err != nil {
 			return fmt.Errorf("record reset: %w", err)
 		}
 		return s.queueMail(ctx, tx, user.Email, mailviews.PasswordChanged{Email: user.Email, At: now, ResetLink: s.link("/password/forgot", "")})
@@ -256,6 +271,9 @@ func (s *Service) ResetPassword(ctx context.Context, token, next, confirm string
 	}
 	s.mailSent()
 	s.revoked(user.ID, ended...)
+	if second != nil {
+		return nil, second
+	}
 	return s.issueStarted(user.ID, version, true, started)
 }
 

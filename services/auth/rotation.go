@@ -48,7 +48,7 @@ func (s *Service) Refresh(ctx context.Context, presented string, c Client) (*Iss
 		r, err := s.store.RotateInOneStatement(ctx, p)
 		if err == nil {
 			s.refreshOutcome(RefreshOK)
-			return s.issue(r.UserID, r.SessionID, r.TokenVersion, r.EmailVerified, successor, r.TokenExpiresAt, now)
+			return s.issue(r.UserID, r.SessionID, r.TokenVersion, r.EmailVerified, r.AMR, successor, r.TokenExpiresAt, now)
 		}
 		if !errors.Is(err, models.ErrNotFound) {
 			return nil, err
@@ -120,7 +120,7 @@ func (s *Service) rotateLive(ctx context.Context, tx *models.Store, d *models.De
 	if err := tx.Rotate(ctx, d, p, s.refreshExpiry(p.Now, d.ExpiresAt)); err != nil {
 		return "", nil, fmt.Errorf("rotate session %s: %w", d.ID, err)
 	}
-	issued, err := s.issue(user.ID, d.ID, user.TokenVersion, user.EmailVerified(), successor, d.TokenExpiresAt, p.Now)
+	issued, err := s.issue(user.ID, d.ID, user.TokenVersion, user.EmailVerified(), d.AMR, successor, d.TokenExpiresAt, p.Now)
 	return RefreshOK, issued, err
 }
 
@@ -131,7 +131,7 @@ func (s *Service) graceRetry(ctx context.Context, tx *models.Store, d *models.De
 	if err := tx.TouchSession(ctx, d.ID, p.IP, p.Now); err != nil {
 		return "", nil, fmt.Errorf("touch session %s: %w", d.ID, err)
 	}
-	issued, err := s.issue(user.ID, d.ID, user.TokenVersion, user.EmailVerified(), successor, d.TokenExpiresAt, p.Now)
+	issued, err := s.issue(user.ID, d.ID, user.TokenVersion, user.EmailVerified(), d.AMR, successor, d.TokenExpiresAt, p.Now)
 	return RefreshGraceRetry, issued, err
 }
 
@@ -149,8 +149,8 @@ func (s *Service) replayDetected(ctx context.Context, tx *models.Store, d *model
 	return RefreshReused, err
 }
 
-func (s *Service) issue(userID, sessionID string, version int64, verified bool, refresh string, refreshExpires, now time.Time) (*Issued, error) {
-	access, expires, err := s.signAccess(userID, sessionID, version, verified, now)
+func (s *Service) issue(userID, sessionID string, version int64, verified bool, amr, refresh string, refreshExpires, now time.Time) (*Issued, error) {
+	access, expires, err := s.signAccess(userID, sessionID, version, verified, amr, now)
 	if err != nil {
 		return nil, err
 	}

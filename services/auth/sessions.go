@@ -222,7 +222,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 			return fmt.Errorf("revoke sessions: %w", err)
 		}
 		client := Client{DeviceID: this.DeviceID, DeviceName: this.DeviceName, UserAgent: this.UserAgent, IP: ip}
-		if started, _, err = s.startSessionInTx(ctx, tx, user, client); err != nil {
+		if started, _, err = s.startSessionInTx(ctx, tx, user, client, this.AMR); err != nil {
 			return err
 		}
 		if err := s.queueMail(ctx, tx, user.Email, mailviews.PasswordChanged{Email: user.Email, At: now, ResetLink: s.link("/password/forgot", "")}); err != nil {

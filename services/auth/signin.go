@@ -45,7 +45,15 @@ func (s *Service) SignIn(ctx context.Context, email, password string, c Client) 
 		}
 		return nil, ErrEmailNotVerified
 	}
-	issued, err := s.startSession(ctx, user, c)
+	second, err := s.needsSecondStep(ctx, s.store, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	if second {
+		s.loginOutcome("second_factor_required")
+		return nil, s.secondStep(ctx, s.store, user.ID, user.TokenVersion, c)
+	}
+	issued, err := s.startSession(ctx, user, c, AMRPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -118,12 +126,12 @@ func (s *Service) SignUp(ctx context.Context, email, password, displayName strin
 	if s.cfg.EmailVerification == VerificationRequired {
 		return nil, ErrEmailNotVerified // signs in once the address is verified
 	}
-	return s.startSession(ctx, user, c)
+	return s.startSession(ctx, user, c, AMRPassword)
 }
 
 // startSession creates a device session and its first refresh token in one transaction,
 // replacing the device's earlier session so that the devices list shows each device once.
-func (s *Service) startSession(ctx context.Context, user *models.User, c Client) (*Issued, error) {
+func (s *Service) startSession(ctx context.Context, user *models.User, c Client, amr string) (*Issued, error) {
 	var (
 		started  *newSession
 		ended    []string
@@ -143,7 +151,7 @@ func (s *Service) startSession(ctx context.Context, user *models.User, c Client)
 			return ErrInvalidCredentials
 		}
 		version, verified = locked.TokenVersion, locked.EmailVerified()
-		started, ended, err = s.startSessionInTx(ctx, tx, locked, c)
+		started, ended, err = s.startSessionInTx(ctx, tx, locked, c, amr)
 		return err
 	})
 	if err != nil {
@@ -163,7 +171,7 @@ type newSession struct {
 // startSessionInTx creates a device session inside tx, which holds the user's row lock: it ends
 // the live session of the device it replaces, and the least recently used ones past the per-user
 // cap. It returns the new session and the ids of the sessions it ended.
-func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, user *models.User, c Client) (*newSession, []string, error) {
+func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, user *models.User, c Client, amr string) (*newSession, []string, error) {
 	userID := user.ID
 	now := s.clock()
 	token, err := newRefreshToken(s.rand)
@@ -191,7 +199,7 @@ func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, user *
 	row := &models.DeviceSession{
 		ID: id, UserID: userID, DeviceID: c.DeviceID, DeviceName: name, UserAgent: userAgent,
 		CreatedIP: c.IP, LastIP: c.IP, CreatedAt: now, LastUsedAt: now, ExpiresAt: expires, AuthenticatedAt: now,
-		TokenHash: hashToken(token), TokenExpiresAt: s.refreshExpiry(now, expires),
+		TokenHash: hashToken(token), TokenExpiresAt: s.refreshExpiry(now, expires), AMR: amr,
 	}
 	var ended []string
 	for _, device := range []string{c.Replaces, c.DeviceID} {
@@ -215,7 +223,7 @@ func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, user *
 	if err := tx.CreateSession(ctx, row); err != nil {
 		return nil, nil, fmt.Errorf("create session: %w", err)
 	}
-	if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: userID, SessionID: id, DeviceName: name, Kind: models.EventSignedIn, IP: c.IP, CreatedAt: now}); err != nil {
+	if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: userID, SessionID: id, DeviceName: name, Kind: models.EventSignedIn, IP: c.IP, Detail: amr, CreatedAt: now}); err != nil {
 		return nil, nil, fmt.Errorf("record sign-in: %w", err)
 	}
 	if err := s.noticeNewDevice(ctx, tx, user, c, row); err != nil {
@@ -254,7 +262,7 @@ func (s *Service) evictPastCap(ctx context.Context, tx *models.Store, userID str
 
 // issueStarted signs the first access token of a session started in a committed transaction.
 func (s *Service) issueStarted(userID string, version int64, verified bool, n *newSession) (*Issued, error) {
-	access, accessExpires, err := s.signAccess(userID, n.row.ID, version, verified, n.row.CreatedAt)
+	access, accessExpires, err := s.signAccess(userID, n.row.ID, version, verified, n.row.AMR, n.row.CreatedAt)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"strings"
 	"time"
 
 	"gatehouse/models"
@@ -17,11 +18,12 @@ type Session struct {
 	CreatedAt  time.Time
 	LastUsedAt time.Time
 	ExpiresAt  time.Time
+	AMR        []string // how it signed in: "pwd", "otp", "rec", "hwk"
 }
 
 func sessionOf(d *models.DeviceSession) Session {
 	return Session{ID: d.ID, DeviceName: d.DeviceName, UserAgent: d.UserAgent, CreatedIP: d.CreatedIP,
-		LastIP: d.LastIP, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt, ExpiresAt: d.ExpiresAt}
+		LastIP: d.LastIP, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt, ExpiresAt: d.ExpiresAt, AMR: strings.Fields(d.AMR)}
 }
 
 // Event is something that happened to an account that its owner should be able to see.
@@ -30,6 +32,7 @@ type Event struct {
 	SessionID  string
 	DeviceName string
 	IP         string
+	Detail     string // the factor's name, or for a sign-in how it signed in (amr, space-separated)
 	At         time.Time
 }
 
@@ -52,10 +55,18 @@ const (
 	EventEmailVerified       EventKind = models.EventEmailVerified
 	EventEmailChanged        EventKind = models.EventEmailChanged
 	EventEmailChangeUndone   EventKind = models.EventEmailChangeUndone
+	EventAccountCreated      EventKind = models.EventAccountCreated // the first event of every account
+	EventTOTPAdded           EventKind = models.EventTOTPAdded
+	EventPasskeyAdded        EventKind = models.EventPasskeyAdded
+	EventFactorRemoved       EventKind = models.EventFactorRemoved
+	EventRecoveryCodesMade   EventKind = models.EventRecoveryCodesMade
+	EventRecoveryCodeUsed    EventKind = models.EventRecoveryCodeUsed
+	EventSecondFactorFailed  EventKind = models.EventSecondFactorFailed
+	EventFactorsReset        EventKind = models.EventFactorsReset
 )
 
 func eventOf(e *models.SecurityEvent) Event {
-	return Event{Kind: EventKind(e.Kind), SessionID: e.SessionID, DeviceName: e.DeviceName, IP: e.IP, At: e.CreatedAt}
+	return Event{Kind: EventKind(e.Kind), SessionID: e.SessionID, DeviceName: e.DeviceName, IP: e.IP, Detail: e.Detail, At: e.CreatedAt}
 }
 
 // Account is a user's own view of their account.

@@ -8,8 +8,6 @@ import (
 	"gatehouse/models"
 )
 
-// EventAccountCreated is the first event of every account, recorded by CreateUser.
-const EventAccountCreated EventKind = models.EventAccountCreated
 
 // CreateUser validates and stores a new account, with its "account created" event.
 func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, password string) (*models.User, error) {

@@ -17,6 +17,7 @@ type DeviceRow struct {
 	SignedInAt   time.Time
 	LastActiveAt time.Time
 	Current      bool   // "This device"
+	SignedInWith string // how it signed in, in words: "Password", "Password and authenticator app", "Passkey"
 	RenameValue  string // the value to show in the rename field (the name, or the rejected input)
 	RenameError  string // error next to the rename field of this row
 	// Label names the device in its controls' accessible names ("Sign out Label"). Arrange sets
@@ -100,4 +101,25 @@ func orUnknown(s string) string {
 // devicePath is the path of an action on one device, e.g. /devices/{id}/rename.
 func devicePath(id, action string) string {
 	return "/devices/" + url.PathEscape(id) + "/" + action
+}
+
+// SignInMethod says in words how a session signed in, from its amr values.
+func SignInMethod(amr []string) string {
+	has := map[string]bool{}
+	for _, m := range amr {
+		has[m] = true
+	}
+	switch {
+	case has["pwd"] && has["otp"]:
+		return "Password and authenticator app"
+	case has["pwd"] && has["rec"]:
+		return "Password and recovery code"
+	case has["pwd"] && has["hwk"]:
+		return "Password and passkey"
+	case has["hwk"]:
+		return "Passkey"
+	case has["pwd"]:
+		return "Password"
+	}
+	return ""
 }

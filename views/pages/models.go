@@ -86,6 +86,11 @@ type ConfirmPasswordPage struct {
 	Action  string // the route of the action being confirmed, e.g. /devices/signout-others
 	Purpose string // what the password unlocks, e.g. "sign out all other devices"
 	Error   string // next to the password field
+	// Codes: a second factor is enrolled, so a code from the authenticator app (or a recovery
+	// code) in the field "code" confirms too; CodeError is shown next to it.
+	Codes     bool
+	CodeError string
+	Passkeys  bool // a passkey is registered: "Use a passkey instead" (components.PasskeyReauth)
 }
 
 // ForgotPasswordPage asks for an address; Sent shows the answer every address gets.
