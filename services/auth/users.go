@@ -8,7 +8,6 @@ import (
 	"gatehouse/models"
 )
 
-
 // CreateUser validates and stores a new account, with its "account created" event.
 func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, password string) (*models.User, error) {
 	email, err := NormalizeEmail(rawEmail)

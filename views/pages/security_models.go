@@ -36,7 +36,7 @@ type TOTPEnrolPage struct {
 	URI      string // otpauth:// URI, also offered as a link for phones ("Open in your authenticator app")
 	// QR is the QR code of URI as modules, QR[y][x] true for dark, quiet zone included; the page
 	// draws it as an SVG of squares.
-	QR    [][]bool
+	QR        [][]bool
 	Name      string // name field, e.g. "Authenticator app"
 	NameError string // next to the name field
 	Error     string // next to the code field
