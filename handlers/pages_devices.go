@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse/services/auth"
+	"gatehouse/views/components"
 	"gatehouse/views/pages"
 )
 
@@ -37,6 +38,7 @@ func (s *Server) devicesModel(c *fiber.Ctx) (*pages.DevicesPage, error) {
 		page.Devices = append(page.Devices, pages.DeviceRow{
 			ID: d.ID, Name: d.DeviceName, Browser: browser, OS: os, IP: d.LastIP, SignedInAt: d.CreatedAt,
 			LastActiveAt: d.LastUsedAt, Current: d.ID == p.SessionID, RenameValue: d.DeviceName,
+			SignedInWith: components.SignInMethod(d.AMR),
 		})
 	}
 	for _, e := range events {
