@@ -522,7 +522,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("alert = %q", got)
 	}
 	email := field(t, doc.Selection, "Email")
-	if email.AttrOr("type", "") != "email" || email.AttrOr("autocomplete", "") != "username" || email.AttrOr("value", "") != "ada@example.com" {
+	if email.AttrOr("type", "") != "email" || email.AttrOr("autocomplete", "") != "username webauthn" || email.AttrOr("value", "") != "ada@example.com" {
 		t.Errorf("email field: type=%q autocomplete=%q value=%q", email.AttrOr("type", ""), email.AttrOr("autocomplete", ""), email.AttrOr("value", ""))
 	}
 	password := field(t, doc.Selection, "Password")
