@@ -11,6 +11,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/models/testdb"
+	"gatehouse/services/auth"
 )
 
 // rowsOf counts, table by table, the rows that belong to the account with the given id and email.
@@ -31,7 +32,30 @@ func rowsOf(t *testing.T, db *testdb.DB, id, email string) map[string]int64 {
 		"link_tokens":     q("SELECT COUNT(*) FROM link_tokens WHERE user_id = ?", id),
 		"known_devices":   q("SELECT COUNT(*) FROM known_devices WHERE user_id = ?", id),
 		"mail_outbox":     q("SELECT COUNT(*) FROM mail_outbox WHERE recipient = ? AND sent_at IS NULL AND failed_at IS NULL", email),
+		"factors":         q("SELECT COUNT(*) FROM factors WHERE user_id = ?", id),
+		"recovery_codes":  q("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?", id),
 	}
+}
+
+// accountTOTP gives a user an authenticator app through the service, as if added on the security
+// page of session sid, and returns its secret and the recovery codes that came with it.
+func accountTOTP(t *testing.T, ts *testServer, userID, email, sid string) (string, []string) {
+	t.Helper()
+	ctx := context.Background()
+	p := &auth.Principal{UserID: userID, Email: email, SessionID: sid, AuthenticatedAt: ts.clock.Now()}
+	enrolment, err := ts.svc.BeginTOTP(ctx, p)
+	if err != nil {
+		t.Fatalf("begin TOTP: %v", err)
+	}
+	code, err := auth.TOTPCode(enrolment.Secret, ts.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := ts.svc.ConfirmTOTP(ctx, p, enrolment.FactorID, "Ann's phone", code, "192.0.2.1")
+	if err != nil || len(codes) != auth.RecoveryCodeCount {
+		t.Fatalf("confirm TOTP: %d codes, %v", len(codes), err)
+	}
+	return enrolment.Secret, codes
 }
 
 func TestDeleteAccount(t *testing.T) {
@@ -57,8 +81,9 @@ func TestDeleteAccount(t *testing.T) {
 			Subject: "pending", TextBody: "x", HTMLBody: "x", MessageID: "<pending@test>", CreatedAt: now, NextAttemptAt: now}); err != nil {
 			t.Fatal(err)
 		}
+		accountTOTP(t, ts, ann, "ann@example.com", h.laptopSID)
 		before := rowsOf(t, db, ann, "ann@example.com")
-		for _, table := range []string{"users", "device_sessions", "refresh_tokens", "security_events", "link_tokens", "known_devices", "mail_outbox"} {
+		for _, table := range []string{"users", "device_sessions", "refresh_tokens", "security_events", "link_tokens", "known_devices", "mail_outbox", "factors", "recovery_codes"} {
 			if before[table] == 0 {
 				t.Fatalf("ann has no %s rows before the deletion: the test shows nothing", table)
 			}
@@ -156,6 +181,8 @@ func TestExportAccount(t *testing.T) {
 		bob := ts.newClient(t)
 		bob.pageSignIn("bob@example.com")
 		h.use(t)
+		ann := ts.queryString(t, "SELECT id FROM users WHERE email = ?", "ann@example.com")
+		secret, recoveryCodes := accountTOTP(t, ts, ann, "ann@example.com", h.laptopSID)
 
 		res := h.laptop.get("/account/export")
 		if res.StatusCode != http.StatusOK {
@@ -174,11 +201,15 @@ func TestExportAccount(t *testing.T) {
 			Account        map[string]any   `json:"account"`
 			DeviceSessions []map[string]any `json:"device_sessions"`
 			SecurityEvents []map[string]any `json:"security_events"`
+			SecondFactors  []map[string]any `json:"second_factors"`
+			RecoveryLeft   int              `json:"recovery_codes_left"`
 		}
 		if err := json.Unmarshal(res.body, &got); err != nil {
 			t.Fatalf("not JSON: %v", err)
 		}
-		ann := ts.queryString(t, "SELECT id FROM users WHERE email = ?", "ann@example.com")
+		if len(got.SecondFactors) != 1 || got.SecondFactors[0]["name"] != "Ann's phone" || got.SecondFactors[0]["kind"] != "totp" || got.RecoveryLeft != auth.RecoveryCodeCount {
+			t.Errorf("second factors %v, %d recovery codes left; want Ann's phone (totp) and %d", got.SecondFactors, got.RecoveryLeft, auth.RecoveryCodeCount)
+		}
 		for _, k := range []string{"id", "email", "email_verified", "display_name", "created_at", "sign_in_notices"} {
 			if _, ok := got.Account[k]; !ok {
 				t.Errorf("account has no %q", k)
@@ -228,6 +259,8 @@ func TestExportAccount(t *testing.T) {
 			"laptop access token":  h.laptop.cookieValue("gh_access"),
 			"phone refresh token":  h.phone.cookieValue("gh_refresh"),
 			"device cookie":        h.laptop.cookieValue("gh_device"),
+			"TOTP secret":          secret,
+			"a recovery code":      recoveryCodes[0],
 			"csrf cookie":          h.laptop.csrf,
 		}
 		for what, v := range secrets {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -50,8 +51,17 @@ func (s *Server) devicesModel(c *fiber.Ctx) (*pages.DevicesPage, error) {
 // eventRow says in plain language what an event means and, where it matters, what to do.
 func eventRow(e auth.Event) pages.EventRow {
 	row := pages.EventRow{IP: e.IP, At: e.At, Alarming: alarming(e.Kind)}
-	row.Text = eventText(e.Kind, e.DeviceName)
+	row.Text = eventText(e.Kind, e.DeviceName, e.Detail)
 	switch e.Kind {
+	case auth.EventRecoveryCodeUsed:
+		row.Advice = "If this wasn't you, change your password and make new recovery codes."
+		row.AdviceLink, row.AdviceLinkText = "/account/security", "Review your sign-in security"
+	case auth.EventSecondFactorFailed:
+		row.Advice = "Someone who knows your password may be trying to get in. If this wasn't you, change your password."
+		row.AdviceLink, row.AdviceLinkText = "/account", "Change your password"
+	case auth.EventFactorRemoved, auth.EventFactorsReset:
+		row.Advice = "If this wasn't you, change your password and add a second factor again."
+		row.AdviceLink, row.AdviceLinkText = "/account/security", "Review your sign-in security"
 	case auth.EventTokenReused:
 		row.Advice, row.AdviceLink, row.AdviceLinkText = "If this wasn't you, change your password.", "/account", "Change your password"
 	case auth.EventSignInFailed:
@@ -68,8 +78,9 @@ func eventRow(e auth.Event) pages.EventRow {
 	return row
 }
 
-// eventText is what happened, as a sentence; device is the device's name, which may be empty.
-func eventText(kind auth.EventKind, device string) string {
+// eventText is what happened, as a sentence; device is the device's name, which may be empty, and
+// detail the factor's name or, for a sign-in, how it signed in (its amr).
+func eventText(kind auth.EventKind, device, detail string) string {
 	on, named := " on "+device, device
 	if device == "" {
 		on, named = "", "A device"
@@ -78,7 +89,24 @@ func eventText(kind auth.EventKind, device string) string {
 	case auth.EventAccountCreated:
 		return "Your account was created."
 	case auth.EventSignedIn:
+		if how := components.SignInMethod(strings.Fields(detail)); how != "" {
+			return "New sign-in" + on + " (" + strings.ToLower(how) + ")."
+		}
 		return "New sign-in" + on + "."
+	case auth.EventTOTPAdded:
+		return "An authenticator app was added" + factorLabel(detail) + ": sign-ins now ask for its code."
+	case auth.EventPasskeyAdded:
+		return "A passkey was added" + factorLabel(detail) + "."
+	case auth.EventFactorRemoved:
+		return "A second factor was removed" + factorLabel(detail) + "."
+	case auth.EventRecoveryCodesMade:
+		return "New recovery codes were made; the old ones no longer work."
+	case auth.EventRecoveryCodeUsed:
+		return "A recovery code was used to sign in" + on + "."
+	case auth.EventSecondFactorFailed:
+		return "A wrong second-factor code was entered after a correct password."
+	case auth.EventFactorsReset:
+		return "An administrator removed your second factors and passkeys: your password alone signs in."
 	case auth.EventSignedOut:
 		return named + " was signed out."
 	case auth.EventSignedOutOthers:
@@ -112,9 +140,18 @@ func eventText(kind auth.EventKind, device string) string {
 	return string(kind)
 }
 
+// factorLabel quotes a factor's name after what happened to it: ` ("Rae's phone")`.
+func factorLabel(name string) string {
+	if name == "" {
+		return ""
+	}
+	return ` ("` + name + `")`
+}
+
 // alarming: events that may mean someone else has the account.
 func alarming(kind auth.EventKind) bool {
-	return kind == auth.EventTokenReused || kind == auth.EventSignInFailed || kind == auth.EventPasswordCheckFailed
+	return kind == auth.EventTokenReused || kind == auth.EventSignInFailed || kind == auth.EventPasswordCheckFailed ||
+		kind == auth.EventSecondFactorFailed
 }
 
 // renameDevice is POST /devices/{sid}/rename.

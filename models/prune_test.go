@@ -68,6 +68,35 @@ func TestPrune(t *testing.T) {
 		}
 		aliceKept := aliceEvents[12:]
 
+		// Sign-in challenges: eight expired (deleted), one open (kept). Authenticator apps: nine
+		// never confirmed and older than EnrolmentsKept (deleted); one such but recent, and one
+		// confirmed long ago (kept).
+		alice := "alice"
+		for i := range 9 {
+			expires := now.Add(-time.Minute)
+			if i == 8 {
+				expires = now.Add(time.Minute)
+			}
+			ch := &models.AuthChallenge{IDHash: tokenHash(fmt.Sprintf("challenge-%d", i)), Purpose: models.ChallengeSecondFactor, UserID: &alice,
+				CreatedAt: expires.Add(-5 * time.Minute), ExpiresAt: expires}
+			if err := db.Store.CreateChallenge(ctx, ch); err != nil {
+				t.Fatalf("challenge: %v", err)
+			}
+		}
+		longAgo := now.Add(-models.EnrolmentsKept - time.Hour)
+		for i := range 11 {
+			f := &models.Factor{ID: fmt.Sprintf("f-%02d", i), UserID: "alice", Kind: models.FactorTOTP, Name: "app", Secret: []byte{1}, CreatedAt: longAgo}
+			switch i {
+			case 9:
+				f.CreatedAt = now.Add(-time.Hour)
+			case 10:
+				f.ConfirmedAt = &longAgo
+			}
+			if err := db.Store.CreateFactor(ctx, f); err != nil {
+				t.Fatalf("factor: %v", err)
+			}
+		}
+
 		// A batch below one would never finish: refused, and nothing deleted.
 		before := db.Count(t, "SELECT COUNT(*) FROM security_events")
 		if _, err := db.Store.Prune(ctx, now, cutoff, eventCutoff, 0); err == nil {
@@ -79,7 +108,7 @@ func TestPrune(t *testing.T) {
 
 		deletes := recordDeletes(t, db)
 		r, err := db.Store.Prune(ctx, now, cutoff, eventCutoff, pruneBatch)
-		if want := (models.PruneResult{Tokens: 22, Sessions: 10, Events: 22}); err != nil || r != want {
+		if want := (models.PruneResult{Tokens: 22, Sessions: 10, Events: 22, Challenges: 8, Enrolments: 9}); err != nil || r != want {
 			t.Errorf("Prune: %+v, %v; want %+v", r, err, want)
 		}
 
@@ -114,6 +143,15 @@ func TestPrune(t *testing.T) {
 			if want := eventIDs(c.kept); !slices.Equal(ids, want) {
 				t.Errorf("%s's events kept: %d (ids %v…), want %d (ids %v…)", c.user, len(ids), head(ids), len(want), head(want))
 			}
+		}
+
+		var factors []string
+		db.Store.DB().Raw("SELECT id FROM factors ORDER BY id").Scan(&factors)
+		if want := []string{"f-09", "f-10"}; !slices.Equal(factors, want) {
+			t.Errorf("factors kept: %v, want %v", factors, want)
+		}
+		if n := db.Count(t, "SELECT COUNT(*) FROM auth_challenges WHERE expires_at > ?", now); n != 1 {
+			t.Errorf("open challenges kept: %d, want 1", n)
 		}
 
 		if r, err := db.Store.Prune(ctx, now, cutoff, eventCutoff, pruneBatch); err != nil || r != (models.PruneResult{}) {

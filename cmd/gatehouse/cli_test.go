@@ -270,7 +270,7 @@ func TestPrune(t *testing.T) {
 			slices.Sort(tokens)
 			return sessions, tokens, db.Count(t, "SELECT COUNT(*) FROM security_events")
 		}
-		pattern := regexp.MustCompile(`^pruned \d+ tokens, \d+ sessions, \d+ events, \d+ sent messages\n$`)
+		pattern := regexp.MustCompile(`^pruned \d+ tokens, \d+ sessions, \d+ events, \d+ sent messages, \d+ sign-in challenges, \d+ unfinished authenticator setups\n$`)
 
 		// Defaults: revoked or expired sessions go a week after the fact, events after 90 days,
 		// token history when it has expired.
@@ -301,7 +301,7 @@ func TestPrune(t *testing.T) {
 		}
 
 		// Nothing left to prune: a second run is a no-op.
-		if r := cli(t, env, "", "prune"); r.code != 0 || r.stdout != "pruned 0 tokens, 0 sessions, 0 events, 0 sent messages\n" {
+		if r := cli(t, env, "", "prune"); r.code != 0 || r.stdout != "pruned 0 tokens, 0 sessions, 0 events, 0 sent messages, 0 sign-in challenges, 0 unfinished authenticator setups\n" {
 			t.Errorf("prune with nothing to do:\n%s", r)
 		}
 	})
@@ -457,4 +457,71 @@ func TestUserSignOut(t *testing.T) {
 			t.Fatalf("unknown email:\n%s", r)
 		}
 	})
+}
+
+// TestUserMFAReset: an operator removes every second factor of a person who lost their phone and
+// their codes; the password alone signs in again, and the account's activity says so.
+func TestUserMFAReset(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		env := baseEnv(t, db.URL)
+		ctx := context.Background()
+		createUser(t, env, "fay@example.com")
+		svc := newService(t, db)
+		issued, err := svc.SignIn(ctx, "fay@example.com", password, auth.Client{DeviceID: "fay-laptop-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := svc.Verify(ctx, issued.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enrolment, err := svc.BeginTOTP(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := auth.TOTPCode(enrolment.Secret, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.ConfirmTOTP(ctx, p, enrolment.FactorID, "Fay's phone", code, ""); err != nil {
+			t.Fatalf("confirm TOTP: %v", err)
+		}
+		var second *auth.SecondFactorRequired
+		if _, err := svc.SignIn(ctx, "fay@example.com", password, auth.Client{DeviceID: "fay-tablet-1"}); !errors.As(err, &second) {
+			t.Fatalf("sign-in with a factor: %v, want second factor required", err)
+		}
+
+		r := cli(t, env, "", "user", "mfa", "reset", "--email", "fay@example.com")
+		if r.code != 0 || !strings.Contains(r.stdout, "fay@example.com") || !strings.Contains(r.stdout, "1 removed") {
+			t.Fatalf("user mfa reset:\n%s", r)
+		}
+		if _, err := svc.SignIn(ctx, "fay@example.com", password, auth.Client{DeviceID: "fay-tablet-1"}); err != nil {
+			t.Fatalf("sign-in after the reset: %v, want the password alone to do", err)
+		}
+		if _, err := svc.CompleteSecondFactor(ctx, second.Challenge, code, auth.Client{}); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Fatalf("the open second step after the reset: %v, want invalid token", err)
+		}
+		events, err := svc.Events(ctx, p.UserID, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasEvent(events, auth.EventFactorsReset) {
+			t.Fatalf("events %v: no %s", events, auth.EventFactorsReset)
+		}
+		if r := cli(t, env, "", "user", "mfa", "reset", "--email", "nobody@example.com"); r.code == 0 || !strings.Contains(r.stderr, "no user") {
+			t.Fatalf("unknown email:\n%s", r)
+		}
+		if r := cli(t, env, "", "user", "mfa"); r.code == 0 || !strings.Contains(r.stderr, "reset") {
+			t.Fatalf("user mfa without reset:\n%s", r)
+		}
+	})
+}
+
+func hasEvent(events []auth.Event, kind auth.EventKind) bool {
+	for _, e := range events {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
 }

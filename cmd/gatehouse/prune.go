@@ -24,6 +24,7 @@ func pruneCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "pruned %d tokens, %d sessions, %d events, %d sent messages\n", r.Tokens, r.Sessions, r.Events, r.Mail)
+	fmt.Fprintf(stdout, "pruned %d tokens, %d sessions, %d events, %d sent messages, %d sign-in challenges, %d unfinished authenticator setups\n",
+		r.Tokens, r.Sessions, r.Events, r.Mail, r.Challenges, r.Enrolments)
 	return nil
 }

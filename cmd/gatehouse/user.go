@@ -13,9 +13,9 @@ import (
 
 func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintln(stdout, "Usage:\n  gatehouse user create --email E [--name N] [--verified] --password-stdin\n  gatehouse user disable --email E\n  gatehouse user signout --email E")
+		fmt.Fprintln(stdout, "Usage:\n  gatehouse user create --email E [--name N] [--verified] --password-stdin\n  gatehouse user disable --email E\n  gatehouse user signout --email E\n  gatehouse user mfa reset --email E")
 		if len(args) == 0 {
-			return fmt.Errorf("%w: user needs create, disable or signout", errUsage)
+			return fmt.Errorf("%w: user needs create, disable, signout or mfa reset", errUsage)
 		}
 		return nil
 	}
@@ -26,8 +26,10 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return userDisable(ctx, args[1:], getenv, stdout, stderr)
 	case "signout":
 		return userSignOut(ctx, args[1:], getenv, stdout, stderr)
+	case "mfa":
+		return userMFA(ctx, args[1:], getenv, stdout, stderr)
 	}
-	return fmt.Errorf("%w: unknown user command %q (create, disable or signout)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown user command %q (create, disable, signout or mfa reset)", errUsage, args[0])
 }
 
 func userCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -80,6 +82,33 @@ func userDisable(ctx context.Context, args []string, getenv func(string) string,
 func userSignOut(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return userAction(ctx, args, getenv, stdout, stderr, "signout", "Signs an account out of every device without disabling it.",
 		"signed %s out of every device\n", (*auth.Service).SignOutUser)
+}
+
+// userMFA is "user mfa reset": it removes every second factor, passkey and recovery code of an
+// account, for a person who lost their phone and their codes; the password alone signs in again.
+func userMFA(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "reset" {
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			fmt.Fprintln(stdout, "Usage:\n  gatehouse user mfa reset --email E")
+			return nil
+		}
+		return fmt.Errorf("%w: user mfa needs reset (gatehouse user mfa reset --email E)", errUsage)
+	}
+	removed := 0
+	reset := func(svc *auth.Service, ctx context.Context, email string) error {
+		var err error
+		removed, err = svc.ResetSecondFactors(ctx, email)
+		return err
+	}
+	var out strings.Builder
+	err := userAction(ctx, args[1:], getenv, &out, stderr, "mfa reset",
+		"Removes every second factor, passkey and recovery code of an account (recorded as a security event); its password alone signs in again.",
+		"removed every second factor of %s\n", reset)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s (%d removed)\n", strings.TrimRight(out.String(), "\n"), removed)
+	return err
 }
 
 // userAction is a user command that takes --email and applies one service method to it.

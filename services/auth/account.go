@@ -54,6 +54,18 @@ type Export struct {
 	Account        ExportAccount   `json:"account"`
 	DeviceSessions []ExportSession `json:"device_sessions"`
 	SecurityEvents []ExportEvent   `json:"security_events"`
+	// SecondFactors are the person's authenticator apps and passkeys: names and dates, never a
+	// secret, a key or a recovery code.
+	SecondFactors     []ExportFactor `json:"second_factors"`
+	RecoveryCodesLeft int            `json:"recovery_codes_left"`
+}
+
+// ExportFactor is one second factor or passkey in an Export.
+type ExportFactor struct {
+	Kind       string     `json:"kind"`
+	Name       string     `json:"name"`
+	AddedAt    time.Time  `json:"added_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
 }
 
 // ExportAccount is the account part of an Export.
@@ -85,6 +97,7 @@ type ExportEvent struct {
 	Kind       string    `json:"kind"`
 	DeviceName string    `json:"device_name"`
 	IP         string    `json:"ip"`
+	Detail     string    `json:"detail,omitempty"`
 	At         time.Time `json:"at"`
 }
 
@@ -116,8 +129,21 @@ func (s *Service) ExportData(ctx context.Context, p *Principal) (*Export, error)
 		}
 		out.SecurityEvents = make([]ExportEvent, 0, len(events))
 		for _, e := range events {
-			out.SecurityEvents = append(out.SecurityEvents, ExportEvent{Kind: e.Kind, DeviceName: e.DeviceName, IP: e.IP, At: e.CreatedAt})
+			out.SecurityEvents = append(out.SecurityEvents, ExportEvent{Kind: e.Kind, DeviceName: e.DeviceName, IP: e.IP, Detail: e.Detail, At: e.CreatedAt})
 		}
+		factors, err := tx.Factors(ctx, p.UserID)
+		if err != nil {
+			return fmt.Errorf("read factors: %w", err)
+		}
+		out.SecondFactors = make([]ExportFactor, 0, len(factors))
+		for _, f := range factors {
+			out.SecondFactors = append(out.SecondFactors, ExportFactor{Kind: f.Kind, Name: f.Name, AddedAt: f.CreatedAt, LastUsedAt: f.LastUsedAt})
+		}
+		left, err := tx.RecoveryCodesLeft(ctx, p.UserID)
+		if err != nil {
+			return fmt.Errorf("count recovery codes: %w", err)
+		}
+		out.RecoveryCodesLeft = int(left)
 		return nil
 	})
 	if errors.Is(err, models.ErrNotFound) {
