@@ -19,7 +19,7 @@ import (
 
 var (
 	secondStepURL    = regexp.MustCompile(`/login/second-factor(\?.*)?$`)
-	recoveryCodeText = regexp.MustCompile(`^[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}$`)
+	recoveryCodeText = regexp.MustCompile(`^[a-z0-9]{5}(-[a-z0-9]{5}){4}$`)
 )
 
 // Tess turns on an authenticator app on her laptop and saves her recovery

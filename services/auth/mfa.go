@@ -377,7 +377,7 @@ func (s *Service) secretAEAD() (cipher.AEAD, error) {
 }
 
 // hashRecoveryCode is how a recovery code is stored: SHA-256 of its normalised form. The codes
-// are random with 80 bits of entropy, so a slow hash would add nothing.
+// are random with 125 bits of entropy, so a slow hash would add nothing.
 func hashRecoveryCode(code string) []byte {
 	sum := sha256.Sum256([]byte("recovery:" + code))
 	return sum[:]

@@ -43,6 +43,8 @@ var samples = []struct {
 		[]string{base + "/devices"}, []string{"198.51.100.7", "signed out"}},
 	{mailviews.RecoveryCodeUsed{Email: "ann@example.com", Device: "Phone", IP: "192.0.2.1", At: at, Remaining: 1, SecurityLink: base + "/account/security"},
 		[]string{base + "/account/security"}, []string{"Phone", "1 recovery code left"}},
+	{mailviews.SignInMethodsChanged{Email: "ann@example.com", Change: `A passkey (` + tricky + `) was added.`, IP: "192.0.2.1", At: at, SecurityLink: base + "/account/security"},
+		[]string{base + "/account/security"}, []string{"was added", "192.0.2.1", "2 Mar 2026, 14:05:09 UTC"}},
 }
 
 func TestEveryKindRenders(t *testing.T) {

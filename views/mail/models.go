@@ -16,11 +16,12 @@ const (
 	KindNewSignIn          = "new_sign_in"
 	KindTokenReplayed      = "token_replayed"
 	KindRecoveryCodeUsed   = "recovery_code_used"
+	KindSignInMethods      = "sign_in_methods_changed"
 )
 
 // Kinds lists every kind of message, for tests and metrics.
 var Kinds = []string{KindPasswordReset, KindPasswordChanged, KindVerifyEmail, KindConfirmEmailChange,
-	KindEmailChanged, KindNewSignIn, KindTokenReplayed, KindRecoveryCodeUsed}
+	KindEmailChanged, KindNewSignIn, KindTokenReplayed, KindRecoveryCodeUsed, KindSignInMethods}
 
 // PasswordReset carries a password-reset link, to the account's address.
 type PasswordReset struct {
@@ -86,6 +87,16 @@ type RecoveryCodeUsed struct {
 	Device, IP   string
 	At           time.Time
 	Remaining    int    // recovery codes left
+	SecurityLink string // absolute URL of /account/security
+}
+
+// SignInMethodsChanged tells the owner that how the account signs in changed: a second factor or
+// passkey added or removed, new recovery codes, or an operator's reset of them.
+type SignInMethodsChanged struct {
+	Email        string
+	Change       string // what happened, as a sentence: `An authenticator app ("Rae's phone") was added.`
+	IP           string // where it was done from; "" for an operator's command
+	At           time.Time
 	SecurityLink string // absolute URL of /account/security
 }
 
@@ -162,3 +173,12 @@ func (RecoveryCodeUsed) Subject() string { return "A recovery code was used on y
 
 func (e RecoveryCodeUsed) text() templ.Component { return recoveryCodeUsedText(e) }
 func (e RecoveryCodeUsed) html() templ.Component { return recoveryCodeUsedHTML(e) }
+
+// Kind is KindSignInMethods.
+func (SignInMethodsChanged) Kind() string { return KindSignInMethods }
+
+// Subject is the subject line of a SignInMethodsChanged message.
+func (SignInMethodsChanged) Subject() string { return "How you sign in to Gatehouse changed" }
+
+func (e SignInMethodsChanged) text() templ.Component { return signInMethodsText(e) }
+func (e SignInMethodsChanged) html() templ.Component { return signInMethodsHTML(e) }
