@@ -18,7 +18,26 @@ import (
 // when the password turns out right, so N concurrent guesses evaluate at most the limit and one
 // account can never hold more than that many of the argon2 slots.
 func (s *Server) checkPassword(c *fiber.Ctx, email string, check func() error) error {
-	return s.guardedCheck(c, ratelimit.Key("password-account", email), check)
+	return s.guardedCheck(c, s.passwordAccountKey(c, email), check)
+}
+
+// passwordAccountKey names the counter a password check of this account counts against. A browser
+// that has signed in to the account before (its device cookie names a device the account knows)
+// counts on a counter of its own, so that guesses from elsewhere cannot lock the owner out on
+// their own device (OWASP's answer to lockout abuse). Only the browser's device cookie counts: it
+// is random and HttpOnly, while an app's X-Device-Id is a name anyone could send.
+func (s *Server) passwordAccountKey(c *fiber.Ctx, email string) string {
+	device := c.Cookies(s.cookies.device)
+	if c.Get("X-Device-Id") == "" && deviceIDPattern.MatchString(device) {
+		known, err := s.auth.KnownDeviceOf(ctxOf(c), email, device)
+		if err != nil {
+			s.log.Warn("could not tell whether the device is known: counted with the account", "request_id", requestID(c), "error", err)
+		}
+		if known {
+			return ratelimit.Key("password-known-device", email+"\x00"+device)
+		}
+	}
+	return ratelimit.Key("password-account", email)
 }
 
 // guardedCheck runs one check of a secret (a password, a second-factor code) under the limit per
@@ -59,7 +78,20 @@ func (s *Server) limit(c *fiber.Ctx, ask func(context.Context, string, ratelimit
 
 func rateLimited(wait time.Duration) *APIError {
 	secs := int(wait/time.Second) + 1
-	return &APIError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: "Too many attempts. Try again in " + strconv.Itoa(secs) + " seconds.", RetryAfter: secs}
+	return &APIError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: "Too many attempts. Try again in " + waitInWords(wait) + ".", RetryAfter: secs}
+}
+
+// waitInWords says a wait as people do: seconds up to a minute and a half, then whole minutes,
+// rounded up ("12 minutes", not "710 seconds").
+func waitInWords(wait time.Duration) string {
+	secs := int((wait + time.Second - 1) / time.Second)
+	switch {
+	case secs <= 1:
+		return "1 second"
+	case secs <= 90:
+		return strconv.Itoa(secs) + " seconds"
+	}
+	return strconv.Itoa(int((wait+time.Minute-1)/time.Minute)) + " minutes"
 }
 
 // sessionLimit bounds how often one device session may refresh or sign devices out

@@ -11,16 +11,45 @@ import (
 
 var errSignedOut = errors.New("signed out")
 
+// signedOutBecause is errSignedOut with the reason the sign-in page gives, as a flash key: only
+// what the person could know already (their session expired, or was ended from elsewhere).
+type signedOutBecause struct{ flash string }
+
+func (e signedOutBecause) Error() string        { return "signed out: " + e.flash }
+func (e signedOutBecause) Is(target error) bool { return target == errSignedOut }
+
+// signedOutReason picks the sign-in page's explanation for a refresh that failed.
+func signedOutReason(err error) error {
+	switch {
+	case errors.Is(err, auth.ErrTokenExpired):
+		return signedOutBecause{"session-expired"}
+	case errors.Is(err, auth.ErrSessionRevoked):
+		return signedOutBecause{"signed-out-elsewhere"}
+	case errors.Is(err, auth.ErrTokenReused):
+		return signedOutBecause{"session-reused"}
+	}
+	return errSignedOut
+}
+
 // pageSession authenticates a page request by its access cookie. When that has expired but the
 // refresh cookie is still good, it rotates on the server and answers the page without a login
 // prompt; parallel requests of one page converge on one token by the retry grace window.
 func (s *Server) pageSession(c *fiber.Ctx) error {
 	p, err := s.pagePrincipal(c)
 	if errors.Is(err, errSignedOut) {
+		query := url.Values{}
 		if c.Method() == fiber.MethodGet {
-			return c.Redirect("/login?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
+			query.Set("next", c.OriginalURL())
 		}
-		return c.Redirect("/login", fiber.StatusSeeOther)
+		var because signedOutBecause
+		if errors.As(err, &because) {
+			query.Set("done", because.flash)
+		}
+		target := "/login"
+		if len(query) > 0 {
+			target += "?" + query.Encode()
+		}
+		return c.Redirect(target, fiber.StatusSeeOther)
 	}
 	if err != nil {
 		return err
@@ -53,7 +82,7 @@ func (s *Server) pagePrincipal(c *fiber.Ctx) (*auth.Principal, error) {
 	if err != nil {
 		if auth.SignedOut(err) {
 			s.clearSessionCookies(c)
-			return nil, errSignedOut
+			return nil, signedOutReason(err)
 		}
 		return nil, err
 	}

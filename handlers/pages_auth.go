@@ -51,6 +51,7 @@ func (s *Server) loginSubmit(c *fiber.Ctx) error {
 		if e.RetryAfter > 0 {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
 		}
+		page.OfferReset = e.Status == fiber.StatusTooManyRequests
 		if errors.Is(err, auth.ErrInvalidCredentials) {
 			page.Error = "The email or password is not right."
 		}

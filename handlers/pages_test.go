@@ -762,7 +762,7 @@ func TestPageReplayShowsWarning(t *testing.T) {
 
 		thief := h.ts.newClient(t)
 		thief.setCookie("gh_refresh", stolen)
-		expectRedirect(t, thief.get("/devices"), "/login?next=%2Fdevices")
+		expectRedirect(t, thief.get("/devices"), "/login?done=session-reused&next=%2Fdevices")
 		expectSignedOut(t, h.laptop)
 
 		doc := expectSignedIn(t, h.phone)
@@ -798,7 +798,7 @@ func TestPageExpiredDeviceIsGone(t *testing.T) {
 		ts.clock.Advance(21 * time.Hour) // the phone's session is 721h old (max 720h), the laptop's 21h
 
 		stageOf(&household{ts: ts, laptop: laptop, phone: phone, laptopSID: ts.sessionOf(t, laptop), phoneSID: phoneSID}).run(t, []scenario{
-			{name: "the phone is signed out", as: "phone", path: "/devices", status: 303, location: "/login?next=%2Fdevices"},
+			{name: "the phone is signed out, and told why", as: "phone", path: "/devices", status: 303, location: "/login?done=session-expired&next=%2Fdevices"},
 			{name: "the laptop does not list it", as: "laptop", path: "/devices", status: 200,
 				page: page{heading: "Your devices", count: map[string]int{rowOf("{phone}"): 0}}},
 			gone("rename", "rename", url.Values{"name": {"Zombie"}}),

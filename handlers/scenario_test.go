@@ -222,7 +222,7 @@ func (s *stage) expectClients(t *testing.T, sc scenario, c *client) {
 		s.expectShows(t, page{heading: "Your devices"}, res)
 	}
 	for _, name := range sc.signedOut {
-		if res := s.client(t, name).get("/devices"); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?next=%2Fdevices" {
+		if res := s.client(t, name).get("/devices"); !signInRedirect(res) {
 			t.Fatalf("%s is still signed in: /devices answers %d to %q", name, res.StatusCode, res.Header.Get("Location"))
 		}
 	}

@@ -269,3 +269,24 @@ func (s *Service) issueStarted(userID string, version int64, verified bool, n *n
 	return &Issued{UserID: userID, SessionID: n.row.ID, AccessToken: access, AccessExpiresAt: accessExpires,
 		RefreshToken: n.token, RefreshExpiresAt: n.row.TokenExpiresAt}, nil
 }
+
+// KnownDeviceOf tells whether the account with this address has signed in on the device before;
+// an unknown address is simply not known (no error).
+func (s *Service) KnownDeviceOf(ctx context.Context, rawEmail, deviceID string) (bool, error) {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return false, nil
+	}
+	user, err := s.store.UserByEmail(ctx, email)
+	if errors.Is(err, models.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("find user: %w", err)
+	}
+	known, err := s.store.KnownDevice(ctx, user.ID, deviceID)
+	if err != nil {
+		return false, fmt.Errorf("known device: %w", err)
+	}
+	return known, nil
+}

@@ -19,6 +19,7 @@ type LoginPage struct {
 	Email         string // kept after a failure; never the password
 	Next          string // hidden field "next", passed through
 	Error         string // one generic message, shown in role="alert"
+	OfferReset    bool   // too many attempts: the alert offers a password reset by email
 	SignupEnabled bool   // show the "Create an account" link
 }
 
