@@ -40,6 +40,7 @@ var (
 	errBadJSON       = apiError(fiber.StatusBadRequest, "invalid_request", "The request body is not valid JSON of the expected shape.")
 	errUnauthorized  = apiError(fiber.StatusUnauthorized, "invalid_token", "Sign in again: the access token is missing or invalid.")
 	errForbiddenCSRF = apiError(fiber.StatusForbidden, "forbidden", "This form has expired or did not come from this site. Go back, reload the page and try again.")
+	errPlainHTTP     = apiError(fiber.StatusForbidden, "forbidden", "This portal is set up on plain http at an address other than localhost, so your browser refuses its secure cookies and no form can work. Open it over https, or, for development, at http://localhost or http://127.0.0.1 (GATEHOUSE_BASE_URL).")
 	errOrigin        = apiError(fiber.StatusForbidden, "forbidden", "Requests from this origin are not allowed.")
 	errNotFound      = apiError(fiber.StatusNotFound, "not_found", "Nothing here by that name.")
 	errTooLarge      = apiError(fiber.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")

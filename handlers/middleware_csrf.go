@@ -54,11 +54,20 @@ func (s *Server) csrfCheck(c *fiber.Ctx) error {
 		return errForbiddenCSRF
 	}
 	cookie, sent := c.Cookies(s.cookies.csrf), formValue(c, csrfField)
+	if cookie == "" && s.insecureBaseURL() {
+		return errPlainHTTP
+	}
 	if cookie == "" || len(cookie) > 64 || sent == "" ||
 		subtle.ConstantTimeCompare([]byte(sent), []byte(s.csrfToken(cookie, sessionOf(c)))) != 1 {
 		return errForbiddenCSRF
 	}
 	return c.Next()
+}
+
+// insecureBaseURL: the portal is configured on plain http at an address other than localhost, so
+// its cookies are Secure and browsers refuse to keep them: no form can work (errPlainHTTP says so).
+func (s *Server) insecureBaseURL() bool {
+	return s.secure && s.cfg.BaseURL != nil && s.cfg.BaseURL.Scheme == "http"
 }
 
 // csrfFor is the token the forms of this response carry.

@@ -18,7 +18,7 @@ func (s *Server) routes(app *fiber.App) {
 	// Operations.
 	app.Get("/healthz", healthz)
 	app.Get("/readyz", s.readyz)
-	if s.metrics != nil {
+	if s.metrics != nil && !s.cfg.MetricsElsewhere {
 		app.Get("/metrics", adaptor.HTTPHandler(s.metrics.Handler()))
 	}
 	app.Get("/.well-known/jwks.json", s.jwks)

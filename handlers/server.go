@@ -27,6 +27,7 @@ type Config struct {
 	LoginLimitAccount ratelimit.Rate
 	LoginLimitIP      ratelimit.Rate
 	SessionLimit      ratelimit.Rate // refreshes, and sign-out actions, per device session (zero: none)
+	MetricsElsewhere  bool           // /metrics is served on its own address (GATEHOUSE_METRICS_ADDR), not here
 }
 
 // Deps are the server's collaborators.
@@ -72,6 +73,11 @@ func New(cfg Config, d Deps, csrfKey []byte) *fiber.App {
 	s := &Server{
 		cfg: cfg, auth: d.Auth, limiter: d.Limiter, sessions: ratelimit.NewMemory(d.Now), log: d.Log, metrics: d.Metrics, now: d.Now,
 		cookies: newCookieNames(secure), secure: secure, origin: originOf(cfg.BaseURL), csrfKey: csrfKey,
+	}
+	if s.insecureBaseURL() {
+		d.Log.Warn("GATEHOUSE_BASE_URL is plain http at an address other than localhost", "base_url", cfg.BaseURL.String(),
+			"effect", "the cookies are Secure, so browsers will not keep them over http and every form will answer 403",
+			"fix", "serve over https (GATEHOUSE_BASE_URL https://…), or use http://localhost or http://127.0.0.1 for development")
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "gatehouse",

@@ -21,6 +21,7 @@ import (
 type Config struct {
 	DatabaseURL         string
 	Addr                string
+	MetricsAddr         string // "" serves /metrics on Addr
 	BaseURL             *url.URL
 	KeyDir              string
 	AccessTTL           time.Duration
@@ -68,6 +69,15 @@ var settings = []setting{
 			return fmt.Errorf("%q is not a host:port address", v)
 		}
 		c.Addr = v
+		return nil
+	}},
+	{"GATEHOUSE_METRICS_ADDR", "metrics-addr", "", "serve /metrics on this host:port only (e.g. 127.0.0.1:9090), not on the portal's address; empty: on the portal's address, public", func(c *Config, v string) error {
+		if v != "" {
+			if _, port, err := splitHostPort(v); err != nil || port == "" {
+				return fmt.Errorf("%q is not a host:port address", v)
+			}
+		}
+		c.MetricsAddr = v
 		return nil
 	}},
 	{"GATEHOUSE_BASE_URL", "base-url", "", "the portal's public URL (default http:// + the address)", func(c *Config, v string) error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,7 +55,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	httpCfg := handlers.Config{
 		BaseURL: cfg.BaseURL, AppOrigins: cfg.AppOrigins, TrustedProxies: cfg.TrustedProxies, SignupEnabled: cfg.Signup,
 		BodyLimit: cfg.BodyLimit, LoginLimitAccount: cfg.LoginLimitAccount, LoginLimitIP: cfg.LoginLimitIP,
-		SessionLimit: cfg.SessionLimit,
+		SessionLimit: cfg.SessionLimit, MetricsElsewhere: cfg.MetricsAddr != "",
 	}
 
 	// The port answers from the start. While PostgreSQL cannot be reached, a stand-in does
@@ -134,13 +135,20 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	go every(ctx, 30*time.Second, a.reloadKeys)
 
-	listenErr := make(chan error, 1)
-	go func() { listenErr <- server.Listener(port) }()
+	listenErr := make(chan error, 2)
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, obs.metrics.Handler(), listenErr)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	go func() { listenErr <- fmt.Errorf("listen on %s: %w", cfg.Addr, server.Listener(port)) }()
 	a.log.Info("gatehouse serving", "addr", cfg.Addr, "base_url", cfg.BaseURL.String(), "database", string(a.store.Dialect()))
 
 	select {
 	case err := <-listenErr:
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return err
 	case <-ctx.Done():
 	}
 	cancel()
@@ -186,4 +194,22 @@ func closeSilentUntil(ln *trackingListener, stopped <-chan struct{}) {
 		case <-ticker.C:
 		}
 	}
+}
+
+// serveMetrics serves /metrics alone on addr (GATEHOUSE_METRICS_ADDR), so that the portal's public
+// address does not expose it; a failure of that listener ends serve through failed.
+func serveMetrics(addr string, h http.Handler, failed chan<- error) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (metrics): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			failed <- fmt.Errorf("serve metrics on %s: %w", addr, err)
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
 }
