@@ -352,7 +352,7 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"frobnicate"}, "frobnicate"},
 		{[]string{"user", "frobnicate"}, "frobnicate"},
 		{[]string{"keys", "frobnicate"}, "rotate"},
-		{[]string{"user"}, "create, disable or signout"},
+		{[]string{"user"}, "create, disable, signout or mfa reset"},
 		{[]string{"migrate", "--bogus"}, "bogus"},
 		{[]string{"serve", "--addr"}, "addr"},
 	}

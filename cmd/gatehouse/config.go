@@ -224,10 +224,7 @@ func newFlagSet(name, summary string) (*flag.FlagSet, map[string]*string) {
 		def := s.def
 		values[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, def))
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gatehouse %s [flags]\n\n%s\n\nFlags:\n", name, summary)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { printUsage(fs, name, summary) }
 	return fs, values
 }
 

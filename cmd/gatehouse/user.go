@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"golang.org/x/term"
 
 	"gatehouse/services/auth"
 )
@@ -33,7 +36,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 }
 
 func userCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("user create", "Creates an account; the password is read from standard input.")
+	fs, values := newFlagSet("user create", "Creates an account. On a terminal it asks for the password (twice, not shown); otherwise --password-stdin reads it from the first line of standard input.")
 	email := fs.String("email", "", "the account's email (required)")
 	name := fs.String("name", "", "display name")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input (required)")
@@ -41,18 +44,25 @@ func userCreate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := fs.Parse(args); err != nil {
 		return usageError(fs, err, stdout)
 	}
-	if *email == "" || !*fromStdin {
-		return fmt.Errorf("%w: user create needs --email and --password-stdin", errUsage)
+	terminal, onTerminal := stdin.(*os.File)
+	onTerminal = onTerminal && term.IsTerminal(int(terminal.Fd()))
+	if *email == "" || !*fromStdin && !onTerminal {
+		return fmt.Errorf("%w: user create needs --email, and --password-stdin when standard input is not a terminal", errUsage)
 	}
 	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {
 		return err
 	}
-	password, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read password: %w", err)
+	var password string
+	if *fromStdin {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read password: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	} else if password, err = askPassword(terminal, stderr); err != nil {
+		return err
 	}
-	password = strings.TrimRight(password, "\r\n")
 	a, err := openApp(ctx, cfg, stderr, nil)
 	if err != nil {
 		return err
@@ -94,20 +104,28 @@ func userMFA(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return fmt.Errorf("%w: user mfa needs reset (gatehouse user mfa reset --email E)", errUsage)
 	}
-	removed := 0
-	reset := func(svc *auth.Service, ctx context.Context, email string) error {
-		var err error
-		removed, err = svc.ResetSecondFactors(ctx, email)
-		return err
+	fs, values := newFlagSet("user mfa reset", "Removes every second factor, passkey and recovery code of an account, for a person who lost their phone and their codes (verify who they are first, as at sign-up). It is recorded as a security event; the password alone signs in again.")
+	email := fs.String("email", "", "the account's email (required)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError(fs, err, stdout)
 	}
-	var out strings.Builder
-	err := userAction(ctx, args[1:], getenv, &out, stderr, "mfa reset",
-		"Removes every second factor, passkey and recovery code of an account (recorded as a security event); its password alone signs in again.",
-		"removed every second factor of %s\n", reset)
+	if *email == "" {
+		return fmt.Errorf("%w: user mfa reset needs --email", errUsage)
+	}
+	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%s (%d removed)\n", strings.TrimRight(out.String(), "\n"), removed)
+	a, err := openApp(ctx, cfg, stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	removed, err := a.auth.ResetSecondFactors(ctx, *email)
+	if err != nil {
+		return describe(err)
+	}
+	_, err = fmt.Fprintf(stdout, "removed every second factor of %s (%d removed)\n", strings.ToLower(strings.TrimSpace(*email)), removed)
 	return err
 }
 
@@ -150,4 +168,29 @@ func describe(err error) error {
 		return errors.New("no user with that email")
 	}
 	return err
+}
+
+// askPassword reads a new password twice from the terminal without echoing it.
+func askPassword(terminal *os.File, prompt io.Writer) (string, error) {
+	read := func(label string) (string, error) {
+		fmt.Fprint(prompt, label)
+		b, err := term.ReadPassword(int(terminal.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	first, err := read("Password for the new account: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := read("The same password again: ")
+	if err != nil {
+		return "", err
+	}
+	if first != again {
+		return "", errors.New("the two passwords differ; nothing was created")
+	}
+	return first, nil
 }
