@@ -36,7 +36,8 @@ mail: mailpit ## the portal with its mail delivered to Mailpit: inbox at http://
 build:
 	$(GO) build -o bin/gatehouse ./cmd/gatehouse
 
-test: lint test-unit test-property fuzz-short e2e test-faults ## every test: unit and integration (SQLite, and PostgreSQL when configured), browser, faults
+test: ## every suite (lint, unit and integration on SQLite and PostgreSQL, property, fuzz, browser, faults), each even after one fails, then a summary
+	@bash .ci/test-all.sh
 
 test-unit:
 	$(GO) test -race -count=1 $(PKGS)
