@@ -36,6 +36,9 @@ type Deps struct {
 	Limiter ratelimit.Limiter
 	Log     *slog.Logger
 	Metrics Metrics // nil: no metrics
+	// Locate says roughly where an IP address is ("Lisbon, Portugal"), or "" (GATEHOUSE_GEOIP_DB);
+	// nil: nowhere.
+	Locate func(ip string) string
 	Now     func() time.Time
 }
 
@@ -54,6 +57,7 @@ type Server struct {
 	sessions *ratelimit.Memory
 	log      *slog.Logger
 	metrics  Metrics
+	locate   func(ip string) string
 	now      func() time.Time
 	cookies  cookieNames
 	secure   bool
@@ -69,9 +73,12 @@ func New(cfg Config, d Deps, csrfKey []byte) *fiber.App {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
+	if d.Locate == nil {
+		d.Locate = func(string) string { return "" }
+	}
 	secure := !plainLocalHTTP(cfg.BaseURL)
 	s := &Server{
-		cfg: cfg, auth: d.Auth, limiter: d.Limiter, sessions: ratelimit.NewMemory(d.Now), log: d.Log, metrics: d.Metrics, now: d.Now,
+		cfg: cfg, auth: d.Auth, limiter: d.Limiter, sessions: ratelimit.NewMemory(d.Now), log: d.Log, metrics: d.Metrics, locate: d.Locate, now: d.Now,
 		cookies: newCookieNames(secure), secure: secure, origin: originOf(cfg.BaseURL), csrfKey: csrfKey,
 	}
 	if s.insecureBaseURL() {

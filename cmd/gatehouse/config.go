@@ -50,6 +50,7 @@ type Config struct {
 	PasswordConcurrency int
 	LogFormat           string
 	CPUProfile          string
+	GeoIPDB             string // a MaxMind-format City or Country database; "" shows no locations
 }
 
 // setting is one configuration variable: its environment name, its flag, its default and how it is read.
@@ -205,6 +206,10 @@ var settings = []setting{
 			return fmt.Errorf("%q is not auto, json or text", v)
 		}
 		c.LogFormat = v
+		return nil
+	}},
+	{"GATEHOUSE_GEOIP_DB", "geoip-db", "", "a MaxMind-format .mmdb City or Country database (GeoLite2, DB-IP Lite): approximate locations of sign-ins; empty: none", func(c *Config, v string) error {
+		c.GeoIPDB = v
 		return nil
 	}},
 	{"GATEHOUSE_CPU_PROFILE", "cpu-profile", "", "write a CPU profile of serve to this file until it stops (for benchmarks)", func(c *Config, v string) error {

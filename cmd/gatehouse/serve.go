@@ -16,6 +16,7 @@ import (
 	"gatehouse/handlers"
 	"gatehouse/models"
 	"gatehouse/services/mail"
+	"gatehouse/services/geoip"
 	"gatehouse/services/metrics"
 	"gatehouse/services/ratelimit"
 	"gatehouse/services/revocation"
@@ -42,6 +43,13 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer a.Close()
+	var places *geoip.Locator // nil locates nothing
+	if cfg.GeoIPDB != "" {
+		if places, err = geoip.Open(cfg.GeoIPDB); err != nil {
+			return err
+		}
+		defer places.Close()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -128,7 +136,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	go func() { sender.Run(ctx); close(mailDone) }()
 	defer func() { cancel(); <-mailDone }() // Run records the outcome of a message in flight, then returns
 
-	server := handlers.New(httpCfg, handlers.Deps{Auth: a.auth, Limiter: limiter, Log: a.log, Metrics: obs.metrics}, a.keys.CSRFKey())
+	server := handlers.New(httpCfg, handlers.Deps{Auth: a.auth, Limiter: limiter, Log: a.log, Metrics: obs.metrics, Locate: places.Locate}, a.keys.CSRFKey())
 
 	if cfg.PruneInterval > 0 {
 		go every(ctx, cfg.PruneInterval, func() { a.prune(ctx) })

@@ -28,6 +28,7 @@ func sessionOf(d *models.DeviceSession) Session {
 
 // Event is something that happened to an account that its owner should be able to see.
 type Event struct {
+	ID         int64 // increases with time: the cursor of activity paging
 	Kind       EventKind
 	SessionID  string
 	DeviceName string
@@ -66,7 +67,7 @@ const (
 )
 
 func eventOf(e *models.SecurityEvent) Event {
-	return Event{Kind: EventKind(e.Kind), SessionID: e.SessionID, DeviceName: e.DeviceName, IP: e.IP, Detail: e.Detail, At: e.CreatedAt}
+	return Event{ID: e.ID, Kind: EventKind(e.Kind), SessionID: e.SessionID, DeviceName: e.DeviceName, IP: e.IP, Detail: e.Detail, At: e.CreatedAt}
 }
 
 // Account is a user's own view of their account.

@@ -14,6 +14,7 @@ type DeviceRow struct {
 	Name         string // the device's name (user-given, or a default like "Firefox on macOS")
 	Browser, OS  string // from the user agent, e.g. "Firefox 121", "macOS"; may be empty
 	IP           string
+	Location     string // approximate place of IP ("Lisbon, Portugal") when GATEHOUSE_GEOIP_DB is set; may be empty
 	SignedInAt   time.Time
 	LastActiveAt time.Time
 	Current      bool   // "This device"
