@@ -46,7 +46,7 @@ func TestSessionDetailsPage(t *testing.T) {
 				t.Errorf("the phone's page does not show %q: %q", want, facts)
 			}
 		}
-		if doc.Find(`form[action="/devices/` + phoneSID + `/signout"] button`).Length() != 1 {
+		if doc.Find(`form[action="/devices/`+phoneSID+`/signout"] button`).Length() != 1 {
 			t.Error("no sign-out button for another device")
 		}
 		if activity := text(doc.Find(`ul.events`)); !strings.Contains(activity, "New sign-in") {

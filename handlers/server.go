@@ -39,7 +39,7 @@ type Deps struct {
 	// Locate says roughly where an IP address is ("Lisbon, Portugal"), or "" (GATEHOUSE_GEOIP_DB);
 	// nil: nowhere.
 	Locate func(ip string) string
-	Now     func() time.Time
+	Now    func() time.Time
 }
 
 // Metrics observes requests; the Prometheus implementation lives in services/metrics.

@@ -15,8 +15,8 @@ import (
 
 	"gatehouse/handlers"
 	"gatehouse/models"
-	"gatehouse/services/mail"
 	"gatehouse/services/geoip"
+	"gatehouse/services/mail"
 	"gatehouse/services/metrics"
 	"gatehouse/services/ratelimit"
 	"gatehouse/services/revocation"

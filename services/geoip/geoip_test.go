@@ -16,15 +16,15 @@ func TestLocate(t *testing.T) {
 	}
 	defer l.Close()
 	for ip, want := range map[string]string{
-		"192.0.2.17":          "Lisbon, Portugal",
-		"::ffff:192.0.2.17":   "Lisbon, Portugal",
-		"198.51.100.3":        "Iceland",
-		"2001:db8::1":         "Lisbon, Portugal",
-		"203.0.113.9":         "", // not in the database
-		"":                    "",
-		"not an address":      "",
-		"192.0.2.17%eth0":     "",
-		"10.0.0.1/8":          "",
+		"192.0.2.17":           "Lisbon, Portugal",
+		"::ffff:192.0.2.17":    "Lisbon, Portugal",
+		"198.51.100.3":         "Iceland",
+		"2001:db8::1":          "Lisbon, Portugal",
+		"203.0.113.9":          "", // not in the database
+		"":                     "",
+		"not an address":       "",
+		"192.0.2.17%eth0":      "",
+		"10.0.0.1/8":           "",
 		"\x00\xff\xfe garbage": "",
 	} {
 		if got := l.Locate(ip); got != want {
