@@ -79,3 +79,20 @@ fi
 if [ "$(readlink "$DRIVER_DIR/node" 2>/dev/null || true)" != "$NODE" ]; then
   ln -sfn "$NODE" "$DRIVER_DIR/node"
 fi
+
+# --- 3. axe-core (the accessibility check the browser suite runs) -----------
+# e2e/accessibility_test.go injects DIR/package/axe.min.js into each page state
+# and fails on any WCAG 2.2 A/AA violation. Pinned; fetched once from npm.
+AXE_VERSION=4.14.1
+AXE_DIR="${E2E_AXE_PATH:-$HOME/.cache/gatehouse/axe-core-${AXE_VERSION}}"
+if [ ! -f "$AXE_DIR/package/axe.min.js" ]; then
+  log "preparing axe-core@$AXE_VERSION in $AXE_DIR"
+  mkdir -p "$AXE_DIR"
+  axetmp="$(mktemp -d "$AXE_DIR/.tmp.XXXXXX")"
+  (cd "$axetmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null)
+  tar -xzf "$axetmp/axe-core-$AXE_VERSION.tgz" -C "$axetmp"
+  [ -f "$axetmp/package/axe.min.js" ] || { log "npm tarball has no package/axe.min.js"; exit 1; }
+  rm -rf "$AXE_DIR/package"
+  mv "$axetmp/package" "$AXE_DIR/package"
+  rm -rf "$axetmp"
+fi
