@@ -69,7 +69,24 @@ func (s *Store) applyMigrations(ctx context.Context, versions []string) ([]strin
 			applied = append(applied, version)
 		}
 	}
+	if len(applied) > 0 && s.dialect == Postgres {
+		s.dropIdleConnections()
+	}
 	return applied, nil
+}
+
+// dropIdleConnections closes the pool's idle connections after a schema change: pgx caches each
+// statement's plan per connection, and a plan made before an ALTER that changes a table's columns
+// fails afterwards ("cached plan must not change result type", 0A000). New connections plan anew.
+// Other processes still holding such plans are not reached (see docs/DESIGN.md, rolling upgrades).
+func (s *Store) dropIdleConnections() {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return
+	}
+	stats := sqlDB.Stats()
+	sqlDB.SetMaxIdleConns(0)
+	sqlDB.SetMaxIdleConns(max(stats.MaxOpenConnections, 2))
 }
 
 func (s *Store) applyMigration(ctx context.Context, path, version string) (bool, error) {

@@ -196,6 +196,18 @@ func (s *Store) LiveSessionOnDevice(ctx context.Context, userID, deviceID string
 	return &d, translate(err)
 }
 
+// NamedOnDevice is the name the user gave the newest session of theirs on a device, signed out or
+// not, or "" when they gave none there: a device keeps its name across sign-ins.
+func (s *Store) NamedOnDevice(ctx context.Context, userID, deviceID string) (string, error) {
+	var names []string
+	err := s.with(ctx).Model(&DeviceSession{}).Where("user_id = ? AND device_id = ?", userID, deviceID).
+		Order("created_at DESC").Limit(1).Pluck("CASE WHEN user_named THEN device_name ELSE '' END", &names).Error
+	if err != nil || len(names) == 0 {
+		return "", translate(err)
+	}
+	return names[0], nil
+}
+
 // LiveSessions lists a user's live sessions, most recently used first.
 func (s *Store) LiveSessions(ctx context.Context, userID string, now time.Time) ([]DeviceSession, error) {
 	var list []DeviceSession

@@ -191,13 +191,21 @@ func (s *Service) startSessionInTx(ctx context.Context, tx *models.Store, user *
 		c.Replaces = c.DeviceID
 	}
 	userAgent := cleanText(c.UserAgent, 512)
-	name := c.DeviceName
+	// A name the person gave this device stays, whatever an app or the browser says now.
+	given, err := tx.NamedOnDevice(ctx, userID, c.Replaces)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find the device's name: %w", err)
+	}
+	name := given
+	if name == "" {
+		name = c.DeviceName
+	}
 	if name == "" {
 		name = DefaultDeviceName(userAgent)
 	}
 	expires := now.Add(s.cfg.SessionMaxAge)
 	row := &models.DeviceSession{
-		ID: id, UserID: userID, DeviceID: c.DeviceID, DeviceName: name, UserAgent: userAgent,
+		ID: id, UserID: userID, DeviceID: c.DeviceID, DeviceName: name, UserNamed: given != "", UserAgent: userAgent,
 		CreatedIP: c.IP, LastIP: c.IP, CreatedAt: now, LastUsedAt: now, ExpiresAt: expires, AuthenticatedAt: now,
 		TokenHash: hashToken(token), TokenExpiresAt: s.refreshExpiry(now, expires), AMR: amr,
 	}
