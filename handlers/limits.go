@@ -17,46 +17,66 @@ import (
 // attempts per account. The account's attempt is reserved before the check runs and given back
 // when the password turns out right, so N concurrent guesses evaluate at most the limit and one
 // account can never hold more than that many of the argon2 slots.
+//
+// A browser that has signed in to the account before (its device cookie names a device the
+// account knows) is let in by a counter of its own, so that guesses from elsewhere cannot lock the
+// owner out on their own device (OWASP's answer to lockout abuse); its own wrong passwords still
+// count against the account as well. Only the browser's device cookie counts: it is random and
+// HttpOnly, while an app's X-Device-Id is a name anyone could send.
 func (s *Server) checkPassword(c *fiber.Ctx, email string, check func() error) error {
-	return s.guardedCheck(c, s.passwordAccountKey(c, email), check)
+	account := ratelimit.Key("password-account", email)
+	if device := s.knownBrowser(c, email); device != "" {
+		return s.guardedCheck(c, ratelimit.Key("password-known-device", email+"\x00"+device), check, account)
+	}
+	return s.guardedCheck(c, account, check)
 }
 
-// passwordAccountKey names the counter a password check of this account counts against. A browser
-// that has signed in to the account before (its device cookie names a device the account knows)
-// counts on a counter of its own, so that guesses from elsewhere cannot lock the owner out on
-// their own device (OWASP's answer to lockout abuse). Only the browser's device cookie counts: it
-// is random and HttpOnly, while an app's X-Device-Id is a name anyone could send.
-func (s *Server) passwordAccountKey(c *fiber.Ctx, email string) string {
+// knownBrowser is the browser's device id when the account has signed in on it before, else "".
+func (s *Server) knownBrowser(c *fiber.Ctx, email string) string {
 	device := c.Cookies(s.cookies.device)
-	if c.Get("X-Device-Id") == "" && deviceIDPattern.MatchString(device) {
-		known, err := s.auth.KnownDeviceOf(ctxOf(c), email, device)
-		if err != nil {
-			s.log.Warn("could not tell whether the device is known: counted with the account", "request_id", requestID(c), "error", err)
-		}
-		if known {
-			return ratelimit.Key("password-known-device", email+"\x00"+device)
-		}
+	if c.Get("X-Device-Id") != "" || !deviceIDPattern.MatchString(device) {
+		return ""
 	}
-	return ratelimit.Key("password-account", email)
+	known, err := s.auth.KnownDeviceOf(ctxOf(c), email, device)
+	if err != nil {
+		s.log.Warn("could not tell whether the device is known: counted with the account", "request_id", requestID(c), "error", err)
+	}
+	if !known {
+		return ""
+	}
+	return device
 }
 
 // guardedCheck runs one check of a secret (a password, a second-factor code) under the limit per
-// client IP, which every such check shares, and the limit of the account's counter. A wrong
-// secret keeps its attempt counted; anything else gives the account's attempt back.
-func (s *Server) guardedCheck(c *fiber.Ctx, account string, check func() error) error {
+// client IP, which every such check shares, and the limit of the gate counter; alsoCount are
+// counters the attempt counts on without being refused by them. A wrong secret keeps its attempt
+// counted; anything else gives the attempt back.
+func (s *Server) guardedCheck(c *fiber.Ctx, gate string, check func() error, alsoCount ...string) error {
 	if err := s.limit(c, s.limiter.Hit, ratelimit.IPKey("password-ip", s.ip(c)), s.cfg.LoginLimitIP); err != nil {
 		return err
 	}
-	if err := s.limit(c, s.limiter.Hit, account, s.cfg.LoginLimitAccount); err != nil {
+	if err := s.limit(c, s.limiter.Hit, gate, s.cfg.LoginLimitAccount); err != nil {
 		return err
+	}
+	counted := []string{gate}
+	for _, key := range alsoCount {
+		_, err := s.limiter.Hit(ctxOf(c), key, s.cfg.LoginLimitAccount)
+		if err != nil {
+			s.log.Warn("rate limiter unavailable: attempt not counted", "request_id", requestID(c), "error", err)
+		}
+		if err == nil {
+			counted = append(counted, key) // counted even when full (both limiters count every hit)
+		}
 	}
 	err := check()
 	if errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrWrongPassword) ||
 		errors.Is(err, auth.ErrInvalidCode) || errors.Is(err, auth.ErrPasskeyRefused) {
 		return err // the attempt stays counted
 	}
-	if uerr := s.limiter.Undo(ctxOf(c), account); uerr != nil {
-		s.log.Warn("rate limiter: could not give back an attempt", "request_id", requestID(c), "error", uerr)
+	for _, key := range counted {
+		if uerr := s.limiter.Undo(ctxOf(c), key); uerr != nil {
+			s.log.Warn("rate limiter: could not give back an attempt", "request_id", requestID(c), "error", uerr)
+		}
 	}
 	return err
 }

@@ -152,6 +152,9 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		defer stopMetrics()
 	}
 	go func() { listenErr <- fmt.Errorf("listen on %s: %w", cfg.Addr, server.Listener(port)) }()
+	if err := a.auth.PasskeysOff(); err != nil {
+		a.log.Info("passkeys are off", "reason", err.Error())
+	}
 	a.log.Info("gatehouse serving", "addr", cfg.Addr, "base_url", cfg.BaseURL.String(), "database", string(a.store.Dialect()))
 
 	select {

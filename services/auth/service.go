@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"gatehouse/models"
 )
 
@@ -47,6 +49,10 @@ type Service struct {
 	verified  *verifiedTokens
 	log       *slog.Logger
 	mailer    Mailer // nil: no mail is written
+	// relyingParty is the portal as WebAuthn sees it; nil when passkeys are off (the base URL's
+	// host is an IP address, which browsers refuse as a relying party).
+	relyingParty *webauthn.WebAuthn
+	passkeysOff  error // why relyingParty is nil
 	// background counts writes done after a request's answer (failed sign-in events).
 	background sync.WaitGroup
 
@@ -97,10 +103,11 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
+	relyingParty, passkeysOff := newRelyingParty(cfg.Issuer)
 	return &Service{
 		store: d.Store, cfg: cfg, keys: d.Keys, successor: successorKey(d.Keys.derive("refresh-successor")),
 		passwords: d.Passwords, now: d.Now, rand: d.Rand, observer: d.Observer, states: d.Store,
-		verified: newVerifiedTokens(50000), log: d.Log,
+		verified: newVerifiedTokens(50000), log: d.Log, relyingParty: relyingParty, passkeysOff: passkeysOff,
 	}
 }
 
