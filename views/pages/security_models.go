@@ -25,6 +25,7 @@ type FactorRow struct {
 	// removing it leaves the password alone and voids the recovery codes.
 	Last        bool
 	RenameError string // after a refused rename of this factor
+	RenameValue string // the refused input, kept in the rename field; empty: the field holds Name
 }
 
 // TOTPEnrolPage is the step of adding an authenticator app: the QR code (rendered on the server as
