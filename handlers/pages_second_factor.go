@@ -65,16 +65,18 @@ func (s *Server) secondFactorSubmit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// A passkey's answer is checked under the same limits as a code (as on the re-authentication
+	// prompt): a refused one counts, per client IP and per account.
 	var issued *auth.Issued
-	if credential := formValue(c, "credential"); credential != "" {
-		issued, err = s.auth.CompleteSecondFactorWithPasskey(ctxOf(c), challenge, []byte(credential), client)
-	} else {
-		err = s.checkCode(c, pending.UserID, func() error {
-			var err error
+	err = s.checkCode(c, pending.UserID, func() error {
+		var err error
+		if credential := formValue(c, "credential"); credential != "" {
+			issued, err = s.auth.CompleteSecondFactorWithPasskey(ctxOf(c), challenge, []byte(credential), client)
+		} else {
 			issued, err = s.auth.CompleteSecondFactor(ctxOf(c), challenge, formValue(c, "code"), client)
-			return err
-		})
-	}
+		}
+		return err
+	})
 	switch {
 	case errors.Is(err, auth.ErrInvalidToken):
 		return s.secondStepExpired(c)
@@ -125,6 +127,7 @@ func (s *Server) apiSecondFactor(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.endPreviousSession(c, issued) // as a sign-in with the password alone does (signIn)
 	s.signedInCookies(c, client, issued, false)
 	return c.JSON(s.tokenBody(issued))
 }
