@@ -78,8 +78,8 @@ func TestDeviceRowShowsWhatTheDeviceIs(t *testing.T) {
 	for label, want := range map[string]string{
 		"Browser":     "Firefox 121 on macOS",
 		"IP address":  "203.0.113.7",
-		"Signed in":   "3 days ago",
-		"Last active": "5 minutes ago",
+		"Signed in":   "3 days ago (7 Mar 2026, 12:00 UTC)",
+		"Last active": "5 minutes ago (10 Mar 2026, 11:55 UTC)",
 	} {
 		if got := text(fact(t, row, label)); got != want {
 			t.Errorf("%s: %q, want %q", label, got, want)

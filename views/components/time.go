@@ -33,5 +33,9 @@ func ago(n int, unit string) string {
 // Exact is the full UTC time, shown as the title (tooltip) of a relative time.
 func Exact(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04:05 UTC") }
 
+// ExactShort is the exact UTC time to the minute, shown after a relative time: "10 Mar 2026,
+// 12:04 UTC". The page's script rewrites it into the person's time zone.
+func ExactShort(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
 // MachineTime is the datetime attribute of <time>: RFC 3339 in UTC.
 func MachineTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,6 +1,8 @@
 package components
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,5 +43,21 @@ func TestExactAndMachineTimeAreUTC(t *testing.T) {
 	}
 	if got, want := MachineTime(at), "2026-03-10T12:04:05Z"; got != want {
 		t.Errorf("MachineTime = %q, want %q", got, want)
+	}
+}
+
+// The exact time after a relative one is UTC as rendered, and says so; the page's script rewrites
+// the span carrying the machine time into the person's zone.
+func TestTimeShowsTheExactTimeInUTC(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	if err := Time(now, now.Add(-5*time.Minute)).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, want := range []string{`<time datetime="2026-03-10T11:55:00Z"`, `>5 minutes ago</time>`, `data-utc="2026-03-10T11:55:00Z"`, `(10 Mar 2026, 11:55 UTC)`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("%s does not contain %s", html, want)
+		}
 	}
 }

@@ -81,12 +81,12 @@ func TestSecurityShowsEachFactor(t *testing.T) {
 	if got := text(app.Find("h3")); got != "Rae's phone" {
 		t.Errorf("first row heading = %q", got)
 	}
-	for label, want := range map[string]string{"Kind": "Authenticator app", "Added": "3 days ago", "Last used": "2 hours ago"} {
+	for label, want := range map[string]string{"Kind": "Authenticator app", "Added": "3 days ago (7 Mar 2026, 12:00 UTC)", "Last used": "2 hours ago (10 Mar 2026, 10:00 UTC)"} {
 		if got := factFor(t, app, label); got != want {
 			t.Errorf("app %s = %q, want %q", label, got, want)
 		}
 	}
-	for label, want := range map[string]string{"Kind": "Passkey", "Added": "1 hour ago", "Last used": "Not used yet"} {
+	for label, want := range map[string]string{"Kind": "Passkey", "Added": "1 hour ago (10 Mar 2026, 11:00 UTC)", "Last used": "Not used yet"} {
 		if got := factFor(t, key, label); got != want {
 			t.Errorf("passkey %s = %q, want %q", label, got, want)
 		}
