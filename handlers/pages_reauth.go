@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -81,6 +82,9 @@ func (s *Server) confirmPage(c *fiber.Ctx, purpose string) (pages.ConfirmPasswor
 		return pages.ConfirmPasswordPage{}, err
 	}
 	page := pages.ConfirmPasswordPage{Frame: s.frame(c, "Confirm it's you"), Action: c.Path(), Purpose: purpose}
+	if strings.HasPrefix(c.Path(), "/account") {
+		page.Cancel = "/account" // the security page itself asks first: back to the account
+	}
 	for _, f := range sec.Factors {
 		page.Codes = page.Codes || f.Kind == "totp"
 		page.Passkeys = page.Passkeys || f.Kind == "passkey"

@@ -261,6 +261,7 @@ func (s *Server) apiReset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.endPreviousSession(c, issued)
 	s.signedInCookies(c, client, issued, false)
 	return c.JSON(s.tokenBody(issued))
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/url"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -65,15 +66,22 @@ func (s *Server) secondFactorSubmit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	credential, code := formValue(c, "credential"), formValue(c, "code")
+	if credential == "" && strings.TrimSpace(code) == "" {
+		page := s.secondFactorModel(c, pending, next)
+		page.Error = "Enter the code your authenticator app shows, or one of your recovery codes."
+		c.Status(fiber.StatusBadRequest)
+		return render(c, pages.SecondFactor(page))
+	}
 	// A passkey's answer is checked under the same limits as a code (as on the re-authentication
 	// prompt): a refused one counts, per client IP and per account.
 	var issued *auth.Issued
 	err = s.checkCode(c, pending.UserID, func() error {
 		var err error
-		if credential := formValue(c, "credential"); credential != "" {
+		if credential != "" {
 			issued, err = s.auth.CompleteSecondFactorWithPasskey(ctxOf(c), challenge, []byte(credential), client)
 		} else {
-			issued, err = s.auth.CompleteSecondFactor(ctxOf(c), challenge, formValue(c, "code"), client)
+			issued, err = s.auth.CompleteSecondFactor(ctxOf(c), challenge, code, client)
 		}
 		return err
 	})

@@ -166,6 +166,10 @@ func (s *Server) removeFactor(c *fiber.Ctx) error {
 // renameFactor is POST /account/security/factors/{id}/rename: field name.
 func (s *Server) renameFactor(c *fiber.Ctx) error {
 	id, name := c.Params("id"), formValue(c, "name")
+	if err := s.auth.RequireSecurityReauth(principal(c)); err != nil {
+		// The answer shows the security page, which asks for the password again past the window.
+		return s.securityAction(c, func() error { return c.Redirect("/account/security", fiber.StatusSeeOther) })
+	}
 	err := s.auth.RenameFactor(ctxOf(c), principal(c), id, name)
 	var invalid *auth.ValidationError
 	if errors.As(err, &invalid) {
@@ -175,7 +179,7 @@ func (s *Server) renameFactor(c *fiber.Ctx) error {
 		}
 		for i := range page.Factors {
 			if page.Factors[i].ID == id {
-				page.Factors[i].RenameError = invalid.Message
+				page.Factors[i].RenameError, page.Factors[i].RenameValue = invalid.Message, name
 			}
 		}
 		c.Status(fiber.StatusBadRequest)

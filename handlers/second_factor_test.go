@@ -594,7 +594,14 @@ func TestSecondFactorBadInput(t *testing.T) {
 			}
 			// A live one, with odd codes, or without the CSRF token.
 			sfLogin(t, other, "")
-			for _, code := range []string{"", "1234567", "abcdef", strings.Repeat("x", 10<<10), "\x00\xff"} {
+			for _, code := range []string{"", "   "} {
+				res := other.postForm("/login/second-factor", url.Values{"code": {code}})
+				sfPage(t, res, http.StatusBadRequest)
+				if !strings.Contains(mainText(t, res), "Enter the code") {
+					t.Fatalf("an empty code: the page says %q", mainText(t, res))
+				}
+			}
+			for _, code := range []string{"1234567", "abcdef", strings.Repeat("x", 10<<10), "\x00\xff"} {
 				res := other.postForm("/login/second-factor", url.Values{"code": {code}})
 				sfCodeError(t, res, http.StatusUnauthorized)
 			}

@@ -71,8 +71,3 @@ func (s *Store) DeleteChallenges(ctx context.Context, userID string) error {
 	return translate(s.with(ctx).Where("user_id = ?", userID).Delete(&AuthChallenge{}).Error)
 }
 
-// PruneChallenges drops challenges that expired before cutoff.
-func (s *Store) PruneChallenges(ctx context.Context, cutoff time.Time) (int64, error) {
-	res := s.with(ctx).Where("expires_at < ?", cutoff).Delete(&AuthChallenge{})
-	return res.RowsAffected, translate(res.Error)
-}

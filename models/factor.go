@@ -107,11 +107,6 @@ func (s *Store) DeleteFactors(ctx context.Context, userID string) (int64, error)
 	return res.RowsAffected, s.DeleteRecoveryCodes(ctx, userID)
 }
 
-// DeleteUnconfirmedFactors drops enrolments never confirmed that started before cutoff.
-func (s *Store) DeleteUnconfirmedFactors(ctx context.Context, cutoff time.Time) (int64, error) {
-	res := s.with(ctx).Where("confirmed_at IS NULL AND created_at < ?", cutoff).Delete(&Factor{})
-	return res.RowsAffected, translate(res.Error)
-}
 
 // RecoveryCode is one single-use recovery code: only its SHA-256 is kept.
 type RecoveryCode struct {

@@ -257,12 +257,12 @@ func (s *Service) secondStepFailed(ctx context.Context, challenge, ip string) {
 // recoveryCodeUsed records the use of a recovery code and tells the owner by mail.
 func (s *Service) recoveryCodeUsed(ctx context.Context, tx *models.Store, user *models.User, c Client, left int) error {
 	now := s.clock()
-	if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: user.ID, DeviceName: c.DeviceName, Kind: models.EventRecoveryCodeUsed, IP: c.IP, CreatedAt: now}); err != nil {
-		return fmt.Errorf("record recovery code use: %w", err)
-	}
 	device := c.DeviceName
 	if device == "" {
 		device = DefaultDeviceName(c.UserAgent)
+	}
+	if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: user.ID, DeviceName: device, Kind: models.EventRecoveryCodeUsed, IP: c.IP, CreatedAt: now}); err != nil {
+		return fmt.Errorf("record recovery code use: %w", err)
 	}
 	return s.queueMail(ctx, tx, user.Email, mailviews.RecoveryCodeUsed{Email: user.Email, Device: device, IP: c.IP, At: now,
 		Remaining: left, SecurityLink: s.link("/account/security", "")})

@@ -273,7 +273,11 @@ func (s *Service) ConfirmWithCode(ctx context.Context, p *Principal, code, ip st
 			return err
 		}
 		if checked.amr == AMRPasswordRecovery {
-			if err := s.recoveryCodeUsed(ctx, tx, user, Client{IP: ip}, checked.left); err != nil {
+			this, err := tx.SessionByID(ctx, p.SessionID)
+			if err != nil {
+				return fmt.Errorf("read session: %w", err)
+			}
+			if err := s.recoveryCodeUsed(ctx, tx, user, Client{IP: ip, DeviceName: this.DeviceName}, checked.left); err != nil {
 				return err
 			}
 		}

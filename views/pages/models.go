@@ -92,6 +92,14 @@ type ConfirmPasswordPage struct {
 	Codes     bool
 	CodeError string
 	Passkeys  bool // a passkey is registered: "Use a passkey instead" (components.PasskeyReauth)
+	Cancel    string // where "Cancel" goes back to; "" is /devices
+}
+
+func (p ConfirmPasswordPage) cancel() string {
+	if p.Cancel == "" {
+		return "/devices"
+	}
+	return p.Cancel
 }
 
 // ForgotPasswordPage asks for an address; Sent shows the answer every address gets.

@@ -9,9 +9,8 @@ type SecurityPage struct {
 	Now               time.Time
 	Factors           []FactorRow
 	RecoveryCodesLeft int               // unused recovery codes (0 with no second factor)
-	TOTPName          string            // the name field of "Add an authenticator app", kept after an error
 	PasskeyName       string            // the name field of "Add a passkey", kept after an error
-	Errors            map[string]string // "totp_name", "passkey_name", "passkey" (a failed registration) → message
+	Errors            map[string]string // "passkey_name", "passkey" (a failed registration) → message
 }
 
 // FactorRow is one second factor or passkey on the security page.
