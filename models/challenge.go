@@ -70,4 +70,3 @@ func (s *Store) FailChallenge(ctx context.Context, hash []byte) (int, error) {
 func (s *Store) DeleteChallenges(ctx context.Context, userID string) error {
 	return translate(s.with(ctx).Where("user_id = ?", userID).Delete(&AuthChallenge{}).Error)
 }
-

@@ -107,7 +107,6 @@ func (s *Store) DeleteFactors(ctx context.Context, userID string) (int64, error)
 	return res.RowsAffected, s.DeleteRecoveryCodes(ctx, userID)
 }
 
-
 // RecoveryCode is one single-use recovery code: only its SHA-256 is kept.
 type RecoveryCode struct {
 	CodeHash  []byte `gorm:"primaryKey"`

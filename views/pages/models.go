@@ -91,7 +91,7 @@ type ConfirmPasswordPage struct {
 	// code) in the field "code" confirms too; CodeError is shown next to it.
 	Codes     bool
 	CodeError string
-	Passkeys  bool // a passkey is registered: "Use a passkey instead" (components.PasskeyReauth)
+	Passkeys  bool   // a passkey is registered: "Use a passkey instead" (components.PasskeyReauth)
 	Cancel    string // where "Cancel" goes back to; "" is /devices
 }
 
