@@ -170,6 +170,9 @@ func TestSecurityActions(t *testing.T) {
 				res := laptop.postForm("/account/security/totp/confirm", url.Values{"factor": {factor}, "name": {"x"}, "code": {sfCode(t, ts, app.secret, 0)}})
 				expectRedirect(t, res, "/account/security?done=enrolment-expired")
 			}
+			if after := factorRows(t); after != before {
+				t.Fatalf("refused confirmations changed the factors:\n%s\n%s", before, after)
+			}
 			_, pending, secret := sfEnrolPage(t, laptop.page("/account/security", "/account/security/totp", nil), http.StatusOK)
 			before = factorRows(t)
 			for _, c := range []struct{ name, code string }{

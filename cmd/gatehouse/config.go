@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ type Config struct {
 	MetricsAddr         string // "" serves /metrics on Addr
 	BaseURL             *url.URL
 	KeyDir              string
+	MasterKey           string // GATEHOUSE_MASTER_KEY, or the contents of GATEHOUSE_MASTER_KEY_FILE: keys in PostgreSQL
 	AccessTTL           time.Duration
 	RefreshIdleTTL      time.Duration
 	SessionMaxAge       time.Duration
@@ -95,6 +97,30 @@ var settings = []setting{
 	{"GATEHOUSE_KEY_DIR", "key-dir", "keys", "directory of signing keys and the server secret (created on first start)", func(c *Config, v string) error {
 		c.KeyDir = v
 		return nonEmpty(v)
+	}},
+	{"GATEHOUSE_MASTER_KEY", "master-key", "", "key-encryption key(s) for signing keys and the server secret kept in PostgreSQL: base64 of 32 random bytes (openssl rand -base64 32); several, comma-separated, while rotating it (the first seals); empty on PostgreSQL: keys stay in GATEHOUSE_KEY_DIR", func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, err := auth.ParseMasterKeys(v); err != nil {
+			return err
+		}
+		c.MasterKey = v
+		return nil
+	}},
+	{"GATEHOUSE_MASTER_KEY_FILE", "master-key-file", "", "a file holding GATEHOUSE_MASTER_KEY (say, a mounted secret); used when GATEHOUSE_MASTER_KEY is empty", func(c *Config, v string) error {
+		if v == "" || c.MasterKey != "" {
+			return nil
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return fmt.Errorf("read the master key file: %v", err)
+		}
+		if _, err := auth.ParseMasterKeys(strings.TrimSpace(string(b))); err != nil {
+			return fmt.Errorf("%s: %v", v, err)
+		}
+		c.MasterKey = strings.TrimSpace(string(b))
+		return nil
 	}},
 	{"GATEHOUSE_ACCESS_TTL", "access-ttl", "10m", "access token lifetime", durationInto(func(c *Config) *time.Duration { return &c.AccessTTL })},
 	{"GATEHOUSE_REFRESH_IDLE_TTL", "refresh-idle-ttl", "336h", "refresh token idle lifetime", durationInto(func(c *Config) *time.Duration { return &c.RefreshIdleTTL })},

@@ -11,14 +11,20 @@ import (
 )
 
 func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "rotate" {
+	if len(args) == 0 || (args[0] != "rotate" && args[0] != "import" && args[0] != "rewrap") {
 		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintln(stdout, "Usage:\n  gatehouse keys rotate [flags]")
+			fmt.Fprintln(stdout, "Usage:\n  gatehouse keys rotate [flags]\n  gatehouse keys import --key-dir DIR   (PostgreSQL with GATEHOUSE_MASTER_KEY)\n  gatehouse keys rewrap                  (PostgreSQL with GATEHOUSE_MASTER_KEY)")
 			return nil
 		}
-		return fmt.Errorf("%w: keys needs rotate", errUsage)
+		return fmt.Errorf("%w: keys needs rotate, import or rewrap", errUsage)
 	}
-	fs, values := newFlagSet("keys rotate", "Adds a new signing key that becomes current on every instance sharing the key directory. Keys whose tokens have all expired (older than their successor by the access lifetime) are deleted.")
+	switch args[0] {
+	case "import":
+		return keysImport(ctx, args[1:], getenv, stdout, stderr)
+	case "rewrap":
+		return keysRewrap(ctx, args[1:], getenv, stdout, stderr)
+	}
+	fs, values := newFlagSet("keys rotate", "Adds a new signing key. With keys in PostgreSQL (GATEHOUSE_MASTER_KEY) every instance loads it at once and it signs from a minute later, by when all have it; with a key directory it is current on every instance sharing the directory within 30 s. Keys whose tokens have all expired (their successor active for longer than the access lifetime) are deleted.")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(fs, err, stdout)
 	}
@@ -27,6 +33,31 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	now := time.Now()
+	// A key stays published for one access lifetime after its successor became active (plus a
+	// minute of clock skew): every token it signed has expired by then.
+	cutoff := now.Add(-cfg.AccessTTL - time.Minute)
+	if keysInDatabase(cfg) {
+		a, err := openApp(ctx, cfg, stderr, nil)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		master, err := auth.ParseMasterKeys(cfg.MasterKey)
+		if err != nil {
+			return err
+		}
+		kid, err := auth.AddDatabaseSigningKey(ctx, a.store, master, rand.Reader, now, now.Add(auth.KeyActivationDelay))
+		if err != nil {
+			return err
+		}
+		retired, err := auth.RetireDatabaseSigningKeys(ctx, a.store, cutoff)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new signing key %s is published on every instance and signs from %s; retired %d old keys\n",
+			kid, now.Add(auth.KeyActivationDelay).UTC().Format(time.RFC3339), len(retired))
+		return nil
+	}
 	if _, err := auth.OpenKeyRing(cfg.KeyDir, rand.Reader, now); err != nil {
 		return err
 	}
@@ -34,12 +65,71 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	// A key stays published for one access lifetime after its successor appeared (plus a
-	// minute of clock skew): every token it signed has expired by then.
-	retired, err := auth.RetireSigningKeys(cfg.KeyDir, now.Add(-cfg.AccessTTL-time.Minute))
+	retired, err := auth.RetireSigningKeys(cfg.KeyDir, cutoff)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "new signing key %s is current; retired %d old keys\n", kid, len(retired))
+	return nil
+}
+
+// keysImport moves a key directory into PostgreSQL: its server secret (refresh and CSRF tokens
+// issued before keep working) and its signing keys, sealed under the master key.
+func keysImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, values := newFlagSet("keys import", "Moves the signing keys and the server secret of GATEHOUSE_KEY_DIR into PostgreSQL, sealed under GATEHOUSE_MASTER_KEY: tokens issued before keep working. Run it once, before starting instances with the master key; the directory can then be deleted.")
+	if err := fs.Parse(args); err != nil {
+		return usageError(fs, err, stdout)
+	}
+	cfg, err := loadConfig(fs, values, getenv)
+	if err != nil {
+		return err
+	}
+	if !keysInDatabase(cfg) {
+		return fmt.Errorf("%w: keys import needs a postgres:// DATABASE_URL and GATEHOUSE_MASTER_KEY", errUsage)
+	}
+	master, err := auth.ParseMasterKeys(cfg.MasterKey)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	n, err := auth.ImportKeyDirectory(ctx, store, master, rand.Reader, cfg.KeyDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported the server secret and %d signing keys from %s into the database\n", n, cfg.KeyDir)
+	return nil
+}
+
+// keysRewrap reseals everything under the first master key (rotating the master key).
+func keysRewrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, values := newFlagSet("keys rewrap", "Reseals the signing keys and the server secret under the first key of GATEHOUSE_MASTER_KEY. To rotate the master key: list the new key first and the old one after it (comma-separated) on every instance, run this, then drop the old key.")
+	if err := fs.Parse(args); err != nil {
+		return usageError(fs, err, stdout)
+	}
+	cfg, err := loadConfig(fs, values, getenv)
+	if err != nil {
+		return err
+	}
+	if !keysInDatabase(cfg) {
+		return fmt.Errorf("%w: keys rewrap needs a postgres:// DATABASE_URL and GATEHOUSE_MASTER_KEY", errUsage)
+	}
+	master, err := auth.ParseMasterKeys(cfg.MasterKey)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	n, err := auth.RewrapKeys(ctx, store, master, rand.Reader)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "resealed %d values under the first master key\n", n)
 	return nil
 }

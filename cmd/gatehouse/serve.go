@@ -90,7 +90,9 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	obs := &observer{}
-	a.useStore(store, obs)
+	if err := a.useStore(ctx, store, obs); err != nil {
+		return err // the deferred a.Close closes the store
+	}
 
 	// Revocation checks of bearer tokens answer from a cache that every change invalidates.
 	obs.cache = revocation.New(a.store, time.Minute)
@@ -142,6 +144,9 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		go every(ctx, cfg.PruneInterval, func() { a.prune(ctx) })
 	}
 	go every(ctx, 30*time.Second, a.reloadKeys)
+	if keysInDatabase(cfg) {
+		go followKeyChanges(ctx, cfg.DatabaseURL, a.reloadKeys, a.log)
+	}
 
 	listenErr := make(chan error, 2)
 	if cfg.MetricsAddr != "" {

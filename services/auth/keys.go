@@ -28,23 +28,27 @@ const (
 	secretFile       = "secret.key"
 )
 
-// SigningKey is one Ed25519 key pair with its key id.
+// SigningKey is one Ed25519 key pair with its key id. It verifies from the moment it is loaded
+// and signs from ActivatesAt on (keys in a directory: at once).
 type SigningKey struct {
-	ID        string
-	CreatedAt time.Time
-	Private   ed25519.PrivateKey
-	Public    ed25519.PublicKey
+	ID          string
+	CreatedAt   time.Time
+	ActivatesAt time.Time
+	Private     ed25519.PrivateKey
+	Public      ed25519.PublicKey
 }
 
-// KeyRing holds the signing keys and the server secret, read from the key directory. Instances
-// sharing that directory agree on keys; Reload picks up a key another instance or the CLI added.
+// KeyRing holds the signing keys and the server secret, read from the key directory (the SQLite
+// default, or PostgreSQL without a master key) or from the database (OpenDatabaseKeyRing).
+// Instances sharing either agree on keys; Reload picks up a key another instance or the CLI added.
 type KeyRing struct {
-	dir    string
 	secret []byte
+	load   func() ([]*SigningKey, error) // every key, oldest activation first
+	now    func() time.Time
 
-	mu      sync.RWMutex
-	current *SigningKey
-	byID    map[string]*SigningKey
+	mu   sync.RWMutex
+	keys []*SigningKey // oldest activation first
+	byID map[string]*SigningKey
 }
 
 // OpenKeyRing loads the key directory, creating it, a first signing key and the secret when missing.
@@ -56,11 +60,11 @@ func OpenKeyRing(dir string, rand io.Reader, now time.Time) (*KeyRing, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &KeyRing{dir: dir, secret: secret}
+	k := &KeyRing{secret: secret, load: func() ([]*SigningKey, error) { return readSigningKeys(dir) }, now: time.Now}
 	if err := k.Reload(); err != nil {
 		return nil, err
 	}
-	if k.current == nil {
+	if k.Current() == nil {
 		if _, err := AddSigningKey(dir, rand, now); err != nil {
 			return nil, err
 		}
@@ -201,12 +205,14 @@ func readSigningKey(path string) (*SigningKey, error) {
 		return nil, errors.New("file name lacks its creation time")
 	}
 	pub := priv.Public().(ed25519.PublicKey)
+	// A key in a directory signs as soon as it is the newest (no activation delay: instances pick
+	// it up from the directory, and verify an unknown kid by rereading it).
 	return &SigningKey{ID: keyID(pub), CreatedAt: time.Unix(unix, 0).UTC(), Private: priv, Public: pub}, nil
 }
 
-// Reload rereads the signing keys from the directory.
+// Reload rereads the signing keys from where they are kept.
 func (k *KeyRing) Reload() error {
-	keys, err := readSigningKeys(k.dir)
+	keys, err := k.load()
 	if err != nil {
 		return err
 	}
@@ -216,18 +222,26 @@ func (k *KeyRing) Reload() error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.byID = byID
-	if len(keys) > 0 {
-		k.current = keys[len(keys)-1]
-	}
+	k.keys, k.byID = keys, byID
 	return nil
 }
 
-// Current is the key new access tokens are signed with.
+// Current is the key new access tokens are signed with: the newest one already active. A key
+// added by a rotation verifies at once on every instance that loaded it, but signs only from its
+// activation on, by when every instance has it.
 func (k *KeyRing) Current() *SigningKey {
+	now := k.now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.current
+	for i := len(k.keys) - 1; i >= 0; i-- {
+		if !k.keys[i].ActivatesAt.After(now) {
+			return k.keys[i]
+		}
+	}
+	if len(k.keys) > 0 {
+		return k.keys[0] // none active yet (clocks apart): the oldest, which every instance has
+	}
+	return nil
 }
 
 // Lookup finds a verification key by id.

@@ -79,7 +79,11 @@ func (a *softAuthenticator) Attest(t testing.TB, options []byte, cred *softCrede
 		t.Fatalf("user id %q: %v", o.User.ID, err)
 	}
 	cred.UserHandle = handle
-	x, y := cred.Key.PublicKey.X.FillBytes(make([]byte, 32)), cred.Key.PublicKey.Y.FillBytes(make([]byte, 32))
+	point, err := cred.Key.PublicKey.Bytes() // uncompressed: 0x04, X, Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := point[1:33], point[33:65]
 	coseKey, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: x, -3: y})
 	if err != nil {
 		t.Fatal(err)
