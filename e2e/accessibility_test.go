@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"regexp"
 	"testing"
 	"time"
 
@@ -152,11 +152,16 @@ func TestEveryPageStateIsAccessible(t *testing.T) {
 	step(t, "compute the code", err)
 	enterSecondFactorCode(t, other.Page, code)
 	expectDevicesPage(t, other.Page)
-	goTo(t, other.Page, "/devices")
-	sid, err := other.Page.Locator(`a[href^="/devices/"][href$=""]`).First().GetAttribute("href")
-	if err == nil && strings.HasPrefix(sid, "/devices/") && !strings.Contains(sid, "signout") {
-		goTo(t, other.Page, sid)
-		b.check("device details")
+	// Each row's "Details of LABEL" link opens that device's page: this device's, then the
+	// first browser's (which has a sign-out button). A missing link fails the check.
+	for i, state := range []string{"device details, this device", "device details, another device"} {
+		goTo(t, other.Page, "/devices")
+		details := deviceRows(other.Page).Nth(i).GetByRole("link", playwright.LocatorGetByRoleOptions{Name: regexp.MustCompile(`^Details of `)})
+		step(t, state+": the row's details link", expect.Locator(details).ToHaveCount(1))
+		click(t, details, state)
+		step(t, state+": on the device's page", expect.Page(other.Page).ToHaveURL(regexp.MustCompile(`/devices/[^/?]+$`)))
+		expectHeading(t, other.Page, "Activity of this device")
+		b.check(state)
 	}
 
 	// The re-authentication prompt: a server that asks for the password again after 2 seconds.

@@ -38,18 +38,38 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 		return err
 	})
 	if err != nil {
-		e := classify(err)
-		if e.Field == "" {
-			return err
-		}
-		page, perr := s.accountModel(c)
-		if perr != nil {
-			return perr
-		}
-		page.Errors[e.Field] = e.Message
-		c.Status(e.Status)
-		return render(c, pages.Account(*page))
+		return s.accountRefused(c, err, nil)
 	}
 	s.setSessionCookies(c, issued.RefreshToken, issued.AccessToken)
 	return c.Redirect("/account?done=password", fiber.StatusSeeOther)
+}
+
+// setDisplayName is POST /account/name: field display_name, empty for none. No security event:
+// the name decides nothing about access.
+func (s *Server) setDisplayName(c *fiber.Ctx) error {
+	name := formValue(c, "display_name")
+	err := s.auth.SetDisplayName(ctxOf(c), principal(c).UserID, name)
+	if err != nil {
+		return s.accountRefused(c, err, func(page *pages.AccountPage) { page.NewDisplayName = name })
+	}
+	return c.Redirect("/account?done=name", fiber.StatusSeeOther)
+}
+
+// accountRefused answers a refused form of the account page with the page again, every field
+// error of err next to its field; keep puts back what the person typed.
+func (s *Server) accountRefused(c *fiber.Ctx, err error, keep func(*pages.AccountPage)) error {
+	errs, status, ok := formErrors(err)
+	if !ok {
+		return err
+	}
+	page, perr := s.accountModel(c)
+	if perr != nil {
+		return perr
+	}
+	page.Errors = errs
+	if keep != nil {
+		keep(page)
+	}
+	c.Status(status)
+	return render(c, pages.Account(*page))
 }

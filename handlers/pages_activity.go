@@ -46,7 +46,7 @@ func (s *Server) sessionPage(c *fiber.Ctx) error {
 		return err
 	}
 	browser, os := auth.DescribeUserAgent(d.UserAgent)
-	page := pages.SessionPage{Frame: s.frame(c, d.DeviceName), Now: s.now(), ID: d.ID, Name: d.DeviceName, UserAgent: d.UserAgent,
+	page := pages.SessionPage{Frame: s.frame(c, d.DeviceName), Now: s.now(), ID: d.ID, Name: d.DeviceName, Kind: auth.DescribeDeviceKind(d.UserAgent), UserAgent: d.UserAgent,
 		Browser: browser, OS: os, FirstIP: d.CreatedIP, FirstPlace: s.locate(d.CreatedIP), LastIP: d.LastIP, LastPlace: s.locate(d.LastIP),
 		SignedInAt: d.CreatedAt, LastActive: d.LastUsedAt, ExpiresAt: d.ExpiresAt, SignedIn: components.SignInMethod(d.AMR),
 		Current: d.ID == p.SessionID, RevokedAt: d.RevokedAt}

@@ -70,7 +70,8 @@ func (s *Server) signupPage(c *fiber.Ctx) error {
 	return render(c, pages.Signup(pages.SignupPage{Frame: s.frame(c, "Create your account")}))
 }
 
-// signupSubmit is POST /signup: success signs in and 303s to /devices.
+// signupSubmit is POST /signup: success signs in and 303s to /devices; a refused form comes back
+// with every problem at once (auth.CheckSignUp), then whether the address is taken.
 func (s *Server) signupSubmit(c *fiber.Ctx) error {
 	if !s.cfg.SignupEnabled {
 		return errNotFound
@@ -85,10 +86,8 @@ func (s *Server) signupSubmit(c *fiber.Ctx) error {
 	if err := s.limit(c, s.limiter.Hit, ratelimit.IPKey("signup-ip", client.IP), s.cfg.LoginLimitIP); err != nil {
 		return err
 	}
-	if password != confirm {
-		page.Errors["password_confirm"] = "The passwords do not match."
-		c.Status(fiber.StatusBadRequest)
-		return render(c, pages.Signup(page))
+	if err := auth.CheckSignUp(email, name, password, confirm); err != nil {
+		return s.signupRefused(c, page, err)
 	}
 	issued, err := s.auth.SignUp(ctxOf(c), email, password, name, client)
 	if errors.Is(err, auth.ErrEmailNotVerified) {
@@ -96,16 +95,37 @@ func (s *Server) signupSubmit(c *fiber.Ctx) error {
 			Done: "Your account is created. We sent a link to " + email + ": open it to verify your address, then sign in.", Next: "/login"}))
 	}
 	if err != nil {
-		e := classify(err)
-		if e.Field == "" {
-			return err
-		}
-		page.Errors[e.Field] = e.Message
-		c.Status(e.Status)
-		return render(c, pages.Signup(page))
+		return s.signupRefused(c, page, err)
 	}
 	s.signedInCookies(c, client, issued, true)
 	return c.Redirect("/devices", fiber.StatusSeeOther)
+}
+
+// signupRefused answers a refused sign-up with the form again and every field's error.
+func (s *Server) signupRefused(c *fiber.Ctx, page pages.SignupPage, err error) error {
+	errs, status, ok := formErrors(err)
+	if !ok {
+		return err
+	}
+	page.Errors = errs
+	c.Status(status)
+	return render(c, pages.Signup(page))
+}
+
+// formErrors is what a form page shows after a refused submit: the message for every field err
+// names (all of an auth.ValidationErrors, or the one field of a classified error such as a taken
+// address), and the status to answer with. ok is false when err is no field's problem: the caller
+// returns it to the error handler.
+func formErrors(err error) (errs map[string]string, status int, ok bool) {
+	e := classify(err)
+	if e.Field == "" {
+		return nil, 0, false
+	}
+	errs = map[string]string{e.Field: e.Message}
+	for _, v := range auth.FieldErrors(err) {
+		errs[v.Field] = v.Message
+	}
+	return errs, e.Status, true
 }
 
 // logout is POST /logout: sign this device out and go to sign-in.

@@ -37,7 +37,7 @@ func (s *Server) devicesModel(c *fiber.Ctx) (*pages.DevicesPage, error) {
 	for _, d := range sessions {
 		browser, os := auth.DescribeUserAgent(d.UserAgent)
 		page.Devices = append(page.Devices, pages.DeviceRow{
-			ID: d.ID, Name: d.DeviceName, Browser: browser, OS: os, IP: d.LastIP, Location: s.locate(d.LastIP), SignedInAt: d.CreatedAt,
+			ID: d.ID, Name: d.DeviceName, Kind: auth.DescribeDeviceKind(d.UserAgent), Browser: browser, OS: os, IP: d.LastIP, Location: s.locate(d.LastIP), SignedInAt: d.CreatedAt,
 			LastActiveAt: d.LastUsedAt, Current: d.ID == p.SessionID, RenameValue: d.DeviceName,
 			SignedInWith: components.SignInMethod(d.AMR),
 		})

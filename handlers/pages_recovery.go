@@ -76,12 +76,12 @@ func (s *Server) resetSubmit(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		page := pages.ResetPasswordPage{Frame: s.frame(c, "Choose a new password"), Token: token, Usable: true, Errors: map[string]string{}}
-		e := classify(err)
+		errs, _, isField := formErrors(err)
 		switch {
 		case errors.Is(err, auth.ErrInvalidToken):
 			page.Usable, page.Problem = false, linkProblem
-		case e.Field != "":
-			page.Errors[e.Field] = e.Message
+		case isField:
+			page.Errors = errs
 		default:
 			return err
 		}

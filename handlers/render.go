@@ -33,6 +33,7 @@ var flashes = map[string]string{
 	"email-sent":           "We sent a link to the new address. Your address changes when you open it.",
 	"verify-sent":          "We sent a new verification link to your address.",
 	"notices":              "Your sign-in notice setting is saved.",
+	"name":                 "Your display name is saved.",
 	"deleted":              "Your account was deleted, and every device signed out of it.",
 	"totp-added":           "Authenticator app added. We ask for its code after your password.",
 	"passkey-added":        "Passkey added.",

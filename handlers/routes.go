@@ -79,6 +79,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/devices/:sid/signout", signOut(s.signoutDevice)...)
 	app.Get("/account", signedIn(s.accountPage)...)
 	app.Get("/account/activity", signedIn(s.activityPage)...)
+	app.Post("/account/name", signedIn(s.setDisplayName)...)
 	app.Post("/account/password", signedIn(s.changePassword)...)
 	app.Post("/account/email", signedIn(s.changeEmail)...)
 	app.Post("/account/verify-email/resend", signedIn(s.resendVerification)...)

@@ -52,6 +52,17 @@ func (s *Store) SetNotifySignIns(ctx context.Context, userID string, on bool, no
 		Updates(map[string]any{"notify_sign_ins": on, "updated_at": now}).Error)
 }
 
+// SetDisplayName changes the name the account goes by; ErrNotFound when there is no such user.
+// The users trigger tells the revocation caches, which answer /api/me with it.
+func (s *Store) SetDisplayName(ctx context.Context, userID, name string, now time.Time) error {
+	res := s.with(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"display_name": name, "updated_at": now})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return translate(res.Error)
+}
+
 // Disabled tells whether the account was disabled.
 func (u *User) Disabled() bool { return u.DisabledAt != nil }
 

@@ -102,3 +102,30 @@ func TestTokenVersionBumps(t *testing.T) {
 		wantErr(t, "BumpTokenVersion(unknown)", err, models.ErrNotFound)
 	})
 }
+
+// SetDisplayName changes the name and updated_at of that user alone; an unknown user is ErrNotFound.
+func TestSetDisplayName(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := t.Context()
+		alice := createUser(t, db, "alice")
+		bob := createUser(t, db, "bob")
+
+		if err := db.Store.SetDisplayName(ctx, alice.ID, "Alice Liddell", now); err != nil {
+			t.Fatal(err)
+		}
+		u, err := db.Store.UserByID(ctx, alice.ID)
+		if err != nil || u.DisplayName != "Alice Liddell" || !u.UpdatedAt.Equal(now) {
+			t.Errorf("after SetDisplayName: %q updated at %v (%v), want %q at %v", u.DisplayName, u.UpdatedAt, err, "Alice Liddell", now)
+		}
+		if err := db.Store.SetDisplayName(ctx, alice.ID, "", now); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := db.Store.UserByID(ctx, alice.ID); u.DisplayName != "" {
+			t.Errorf("after clearing: %q, want no name", u.DisplayName)
+		}
+		if u, _ := db.Store.UserByID(ctx, bob.ID); u.DisplayName != bob.DisplayName || !u.UpdatedAt.Equal(bob.UpdatedAt) {
+			t.Errorf("bob changed too: %q at %v", u.DisplayName, u.UpdatedAt)
+		}
+		wantErr(t, "SetDisplayName(unknown)", db.Store.SetDisplayName(ctx, "nobody", "x", now), models.ErrNotFound)
+	})
+}

@@ -56,3 +56,36 @@ func DefaultDeviceName(ua string) string {
 	}
 	return "Unknown device"
 }
+
+// The kinds of device DescribeDeviceKind tells apart; each is also the id of its icon in
+// static/icons.svg.
+const (
+	DevicePhone    = "phone"
+	DeviceTablet   = "tablet"
+	DeviceComputer = "computer"
+	DeviceApp      = "app" // a program that is not a browser, or a client that sent no user agent
+)
+
+// DescribeDeviceKind says from a User-Agent header whether a session is on a phone, a tablet, a
+// computer or in an app, so that "Your devices" can draw each row's icon. Every current browser's
+// header starts with "Mozilla/"; anything else (curl, okhttp, Dalvik, an app's own name) and a
+// bot is an app. An iPad, and an Android browser that does not say "Mobile" (Chrome's tablet
+// convention) or says "Tablet" (Firefox's), is a tablet. An iPad asking for the desktop site
+// reads as a Mac: its header cannot tell them apart.
+func DescribeDeviceKind(ua string) string {
+	ua = strings.TrimSpace(ua)
+	if !strings.HasPrefix(ua, "Mozilla/") {
+		return DeviceApp
+	}
+	parsed := useragent.New(ua)
+	switch {
+	case parsed.Bot():
+		return DeviceApp
+	case parsed.Platform() == "iPad", strings.Contains(ua, "Tablet"),
+		strings.Contains(ua, "Android") && !strings.Contains(ua, "Mobile"):
+		return DeviceTablet
+	case parsed.Mobile():
+		return DevicePhone
+	}
+	return DeviceComputer
+}

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"gatehouse/models"
 )
@@ -51,4 +52,53 @@ func invalid(field, message string) error { return &ValidationError{Field: field
 
 func wrongPassword(field, message string) error {
 	return &ValidationError{Field: field, Message: message, Cause: ErrWrongPassword}
+}
+
+// ValidationErrors are every problem of one form at once, in the order of its fields, so that a
+// person sees and fixes them in one go. errors.As finds a *ValidationError in it (the first), so a
+// caller that reports one error (the JSON API, the command line) still does.
+type ValidationErrors []*ValidationError
+
+func (e ValidationErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, v := range e {
+		parts[i] = v.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e ValidationErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, v := range e {
+		out[i] = v
+	}
+	return out
+}
+
+// add keeps the field problems err holds (one ValidationError or many); any other error, or nil,
+// is not a field's problem and adds nothing.
+func (e *ValidationErrors) add(err error) {
+	*e = append(*e, FieldErrors(err)...)
+}
+
+// err is nil when no field has a problem, else the list as an error.
+func (e ValidationErrors) err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
+// FieldErrors lists the field problems err holds, in the form's order: all of a ValidationErrors,
+// the one of a ValidationError, none for any other error.
+func FieldErrors(err error) ValidationErrors {
+	var all ValidationErrors
+	if errors.As(err, &all) {
+		return all
+	}
+	var one *ValidationError
+	if errors.As(err, &one) {
+		return ValidationErrors{one}
+	}
+	return nil
 }

@@ -200,11 +200,8 @@ func (s *Service) sendPasswordReset(ctx context.Context, email string) error {
 // sign in: the answer is a *SecondFactorRequired whose challenge the second step completes (an
 // attacker who reads the mailbox must still pass the second factor).
 func (s *Service) ResetPassword(ctx context.Context, token, next, confirm string, c Client) (*Issued, error) {
-	if err := validatePassword("new_password", next); err != nil {
+	if err := validatePasswordChoice("new_password", next, "new_password_confirm", confirm); err != nil {
 		return nil, err
-	}
-	if next != confirm {
-		return nil, invalid("new_password_confirm", "The passwords do not match.")
 	}
 	// A dead link is refused before the argon2 hash, so bogus tokens cost no hashing; the
 	// transaction below uses the link, and checks it again under the user's lock.

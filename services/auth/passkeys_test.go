@@ -174,7 +174,7 @@ func passkeyState(t *testing.T, db *testdb.DB) string {
 		Purpose string
 		UsedAt  *time.Time
 	}
-	if err := db.Store.DB().Raw(`SELECT purpose, used_at FROM auth_challenges ORDER BY created_at, purpose`).Scan(&challenges).Error; err != nil {
+	if err := db.Store.DB().Raw(`SELECT purpose, used_at FROM auth_challenges ORDER BY created_at, purpose, used_at`).Scan(&challenges).Error; err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range challenges {

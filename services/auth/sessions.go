@@ -186,11 +186,8 @@ func (s *Service) Logout(ctx context.Context, presented, ip string) error {
 // even a copy of this browser's own refresh token. This device goes on in a new session (same
 // device id and name), whose tokens the caller stores.
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next, confirm, ip string) (*Issued, error) {
-	if err := validatePassword("new_password", next); err != nil {
+	if err := validatePasswordChange(current, next, confirm); err != nil {
 		return nil, err
-	}
-	if next != confirm {
-		return nil, invalid("new_password_confirm", "The passwords do not match.")
 	}
 	user, err := s.store.UserByID(ctx, p.UserID)
 	if err != nil {

@@ -10,14 +10,8 @@ import (
 
 // CreateUser validates and stores a new account, with its "account created" event.
 func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, password string) (*models.User, error) {
-	email, err := NormalizeEmail(rawEmail)
+	email, displayName, err := newUserFields(rawEmail, displayName, password)
 	if err != nil {
-		return nil, err
-	}
-	if displayName, err = validateDisplayName(displayName); err != nil {
-		return nil, err
-	}
-	if err := validatePassword("password", password); err != nil {
 		return nil, err
 	}
 	hash, err := s.passwords.Hash(ctx, password)
@@ -42,6 +36,28 @@ func (s *Service) CreateUser(ctx context.Context, rawEmail, displayName, passwor
 		return nil, fmt.Errorf("create user: %w", err)
 	}
 	return user, nil
+}
+
+// CheckSignUp checks a sign-up form as a whole (the email, the display name, the password and
+// the password typed again) and answers every problem at once, in the form's order, as
+// ValidationErrors; nil when the form is fine. Whether the address is taken, SignUp tells.
+func CheckSignUp(email, displayName, password, confirm string) error {
+	_, _, err := newUserFields(email, displayName, password)
+	errs := FieldErrors(err)
+	errs.add(validateConfirmation("password_confirm", password, confirm))
+	return errs.err()
+}
+
+// newUserFields checks what a new account is made of (its email, display name and password),
+// reporting every problem at once, and answers the email and name as they are stored.
+func newUserFields(rawEmail, displayName, password string) (email, name string, err error) {
+	var errs ValidationErrors
+	email, err = NormalizeEmail(rawEmail)
+	errs.add(err)
+	name, err = validateDisplayName(displayName)
+	errs.add(err)
+	errs.add(validateNewPassword("password", password))
+	return email, name, errs.err()
 }
 
 // DisableUser disables an account (token rule 7): it can no longer sign in or refresh, its

@@ -4,6 +4,7 @@ package auth
 // what it cannot store or show faithfully before any query sees it.
 
 import (
+	"fmt"
 	"net/mail"
 	"strings"
 	"unicode"
@@ -55,6 +56,47 @@ func validateDisplayName(name string) (string, error) {
 		return "", invalid("display_name", "Remove the control and text-direction characters.")
 	}
 	return name, nil
+}
+
+// validateNewPassword checks a password being chosen: that there is one, and that it keeps the
+// length rules (validatePassword).
+func validateNewPassword(field, password string) error {
+	if password == "" {
+		return invalid(field, fmt.Sprintf("Choose a password of at least %d characters.", MinPasswordLength))
+	}
+	return validatePassword(field, password)
+}
+
+// validateConfirmation checks the new password typed a second time: that it was, and the same.
+func validateConfirmation(field, password, confirm string) error {
+	switch {
+	case confirm == "":
+		return invalid(field, "Type the password again.")
+	case confirm != password:
+		return invalid(field, "The passwords do not match.")
+	}
+	return nil
+}
+
+// validatePasswordChoice checks a new password and its confirmation together, so that a form
+// shows both problems at once.
+func validatePasswordChoice(field, password, confirmField, confirm string) error {
+	var errs ValidationErrors
+	errs.add(validateNewPassword(field, password))
+	errs.add(validateConfirmation(confirmField, password, confirm))
+	return errs.err()
+}
+
+// validatePasswordChange checks the change-password form as a whole before the current password
+// is compared (which costs a hash and counts as an attempt): that the current password was given,
+// and the new one with its confirmation (validatePasswordChoice).
+func validatePasswordChange(current, next, confirm string) error {
+	var errs ValidationErrors
+	if current == "" {
+		errs.add(invalid("current_password", "Enter your current password."))
+	}
+	errs.add(validatePasswordChoice("new_password", next, "new_password_confirm", confirm))
+	return errs.err()
 }
 
 // cleanText makes outside text safe to store and show: valid UTF-8, no control characters

@@ -12,6 +12,7 @@ import (
 type DeviceRow struct {
 	ID           string // the sid, used in the form actions /devices/{ID}/rename and /devices/{ID}/signout
 	Name         string // the device's name (user-given, or a default like "Firefox on macOS")
+	Kind         string // "phone", "tablet", "computer" or "app" (auth.DescribeDeviceKind): the row's icon
 	Browser, OS  string // from the user agent, e.g. "Firefox 121", "macOS"; may be empty
 	IP           string
 	Location     string // approximate place of IP ("Lisbon, Portugal") when GATEHOUSE_GEOIP_DB is set; may be empty
@@ -91,6 +92,42 @@ func software(browser, os string) string {
 	return "Unknown"
 }
 
+// kindOf is the icon id in static/icons.svg and the text of a kind of device, the text saying it
+// for people who do not see the icon. A kind without an icon is drawn and said as an app: a
+// client the portal cannot place.
+func kindOf(kind string) (id, text string) {
+	switch kind {
+	case "phone":
+		return kind, "Phone"
+	case "tablet":
+		return kind, "Tablet"
+	case "computer":
+		return kind, "Computer"
+	}
+	return "app", "App"
+}
+
+// DeviceKindText says a kind of device in words: "Phone", "Tablet", "Computer" or "App".
+func DeviceKindText(kind string) string {
+	_, text := kindOf(kind)
+	return text
+}
+
+// iconHref is where the icon of a kind of device is drawn from: a <symbol> of the sprite.
+func iconHref(kind string) string {
+	id, _ := kindOf(kind)
+	return "/static/icons.svg#" + id
+}
+
+// place is an IP address with its approximate location when known: "203.0.113.7 · Lisbon,
+// Portugal", or "Unknown" without an address.
+func place(ip, location string) string {
+	if ip == "" || location == "" {
+		return orUnknown(ip)
+	}
+	return ip + " · " + location
+}
+
 // orUnknown is s, or "Unknown" when s is empty.
 func orUnknown(s string) string {
 	if s == "" {
@@ -99,9 +136,15 @@ func orUnknown(s string) string {
 	return s
 }
 
+// DeviceURL is the path of a device's details page, /devices/{id}, its id one path segment
+// whatever characters it holds.
+func DeviceURL(id string) string {
+	return "/devices/" + url.PathEscape(id)
+}
+
 // devicePath is the path of an action on one device, e.g. /devices/{id}/rename.
 func devicePath(id, action string) string {
-	return "/devices/" + url.PathEscape(id) + "/" + action
+	return DeviceURL(id) + "/" + action
 }
 
 // SignInMethod says in words how a session signed in, from its amr values.

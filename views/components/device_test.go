@@ -61,7 +61,7 @@ func form(t *testing.T, row *goquery.Selection, button string) *goquery.Selectio
 
 func laptop() components.DeviceRow {
 	return components.DeviceRow{
-		ID: "aB3-_x", Name: "Ada’s laptop", Browser: "Firefox 121", OS: "macOS", IP: "203.0.113.7",
+		ID: "aB3-_x", Name: "Ada’s laptop", Kind: "computer", Browser: "Firefox 121", OS: "macOS", IP: "203.0.113.7",
 		SignedInAt: now.Add(-3 * 24 * time.Hour), LastActiveAt: now.Add(-5 * time.Minute),
 		RenameValue: "Ada’s laptop",
 	}
@@ -123,8 +123,8 @@ func TestDeviceRowMarksThisDevice(t *testing.T) {
 	d.Current = true
 	this := renderRow(t, "tok", d)
 	head := this.Find("h2").Parent().Children().Map(func(_ int, s *goquery.Selection) string { return text(s) })
-	if strings.Join(head, " | ") != "Ada’s laptop | This device" {
-		t.Errorf("this device's row head %q, want the name then \"This device\"", head)
+	if strings.Join(head, " | ") != "Ada’s laptop | Computer | This device" {
+		t.Errorf("this device's row head %q, want the name, its kind, then \"This device\"", head)
 	}
 }
 
@@ -226,5 +226,84 @@ func TestArrange(t *testing.T) {
 	want := []string{"3=Laptop", "2=Phone (Safari 17 on iOS, signed in 10 Mar 2026 11:00 UTC) (1)", "1=Phone (Safari 17 on iOS, signed in 10 Mar 2026 11:00 UTC) (2)"}
 	if strings.Join(got, " | ") != strings.Join(want, " | ") {
 		t.Errorf("Arrange: %q, want %q", got, want)
+	}
+}
+
+// The kind of device is drawn as an icon from the portal's own sprite, hidden from screen
+// readers, and said in words right after the name for them; a kind the portal has no icon for
+// is drawn and said as an app. The heading stays the name alone.
+func TestDeviceRowShowsTheKindOfDevice(t *testing.T) {
+	for _, c := range []struct{ kind, icon, says string }{
+		{"phone", "/static/icons.svg#phone", "Phone"},
+		{"tablet", "/static/icons.svg#tablet", "Tablet"},
+		{"computer", "/static/icons.svg#computer", "Computer"},
+		{"app", "/static/icons.svg#app", "App"},
+		{"", "/static/icons.svg#app", "App"},
+		{"toaster", "/static/icons.svg#app", "App"},
+	} {
+		d := laptop()
+		d.Kind = c.kind
+		row := renderRow(t, "tok", d)
+		icons := row.Find("svg")
+		if icons.Length() != 1 {
+			t.Fatalf("kind %q: %d icons, want 1", c.kind, icons.Length())
+		}
+		if got := icons.Find("use").AttrOr("href", ""); got != c.icon {
+			t.Errorf("kind %q: the icon draws %q, want %q", c.kind, got, c.icon)
+		}
+		if icons.AttrOr("aria-hidden", "") != "true" || icons.AttrOr("focusable", "") != "false" {
+			html, _ := goquery.OuterHtml(icons)
+			t.Errorf("kind %q: the icon is not hidden from assistive technology: %s", c.kind, html)
+		}
+		said := row.Find("h2 + .visually-hidden")
+		if got := text(said); got != c.says {
+			t.Errorf("kind %q: after the name a screen reader hears %q, want %q", c.kind, got, c.says)
+		}
+		if got := text(row.Find("h2")); got != "Ada’s laptop" {
+			t.Errorf("kind %q: heading %q, want the name alone", c.kind, got)
+		}
+	}
+}
+
+// Each row links to its device's details page with a link whose visible text is "Details" and
+// whose accessible name says which device, by the row's label; the id is one path segment.
+func TestDeviceRowLinksToItsDetails(t *testing.T) {
+	for _, c := range []struct{ id, label, href, name string }{
+		{"aB3-_x", "", "/devices/aB3-_x", "Details of Ada’s laptop"},
+		{"a/b?c", "Ada’s laptop (Firefox 121 on macOS)", "/devices/a%2Fb%3Fc", "Details of Ada’s laptop (Firefox 121 on macOS)"},
+	} {
+		d := laptop()
+		d.ID, d.Label = c.id, c.label
+		row := renderRow(t, "tok", d)
+		links := row.Find("a")
+		if links.Length() != 1 {
+			t.Fatalf("%d links in the row, want the details link", links.Length())
+		}
+		if got := links.AttrOr("href", ""); got != c.href {
+			t.Errorf("id %q: details link goes to %q, want %q", c.id, got, c.href)
+		}
+		if got := text(links); got != c.name {
+			t.Errorf("id %q: details link named %q, want %q", c.id, got, c.name)
+		}
+		if got := text(links.Find(".visually-hidden")); "Details "+got != c.name {
+			t.Errorf("id %q: the link shows %q beside \"Details\", want only \"Details\" visible", c.id, got)
+		}
+	}
+}
+
+// With a GeoIP database the IP address is followed by its approximate place; without one, or
+// without an address, the fact is as before.
+func TestDeviceRowShowsWhereItIs(t *testing.T) {
+	for _, c := range []struct{ ip, location, want string }{
+		{"203.0.113.7", "Lisbon, Portugal", "203.0.113.7 · Lisbon, Portugal"},
+		{"198.51.100.23", "Iceland", "198.51.100.23 · Iceland"},
+		{"203.0.113.7", "", "203.0.113.7"},
+		{"", "", "Unknown"},
+	} {
+		d := laptop()
+		d.IP, d.Location = c.ip, c.location
+		if got := text(fact(t, renderRow(t, "tok", d), "IP address")); got != c.want {
+			t.Errorf("IP %q in %q: shows %q, want %q", c.ip, c.location, got, c.want)
+		}
 	}
 }

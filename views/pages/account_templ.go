@@ -14,8 +14,9 @@ import (
 )
 
 // Account shows who is signed in, the way to the sign-in security page, and the forms that
-// change the email address, the sign-in notices and the password, export the data and delete
-// the account.
+// change the display name, the email address, the sign-in notices and the password, export the
+// data and delete the account. A refused form shows its errors next to its fields and in an error
+// summary at its own top, which takes the focus.
 func Account(p AccountPage) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -56,7 +57,7 @@ func Account(p AccountPage) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(p.Email)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/account.templ`, Line: 18, Col: 14}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/account.templ`, Line: 19, Col: 14}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -84,7 +85,7 @@ func Account(p AccountPage) templ.Component {
 				var templ_7745c5c3_Var4 string
 				templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(p.DisplayName)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/account.templ`, Line: 25, Col: 24}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/account.templ`, Line: 26, Col: 24}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 				if templ_7745c5c3_Err != nil {
@@ -107,7 +108,7 @@ func Account(p AccountPage) templ.Component {
 				var templ_7745c5c3_Var5 string
 				templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(p.Email)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/account.templ`, Line: 29, Col: 76}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/pages/account.templ`, Line: 30, Col: 76}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 				if templ_7745c5c3_Err != nil {
@@ -126,7 +127,12 @@ func Account(p AccountPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</section><section class=\"card\" aria-labelledby=\"sign-in-security\"><h2 id=\"sign-in-security\">Sign-in security</h2><p>Add an authenticator app or a passkey, so that a stolen password alone cannot sign anyone in. Your recovery codes are kept there too.</p><p><a href=\"/account/security\">Sign-in security: second factors and passkeys</a></p></section><section class=\"card\"><h2>Change email address</h2><p>We send a link to the new address; the change happens when you open it. Your old address gets a notice with a link that undoes the change.</p><form method=\"post\" action=\"/account/email\" novalidate>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</section><section class=\"card\"><h2>Display name</h2><p>The name your account goes by. Apps you sign in to with Gatehouse may show it.</p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			name := displayNameFields(p)
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<form method=\"post\" action=\"/account/name\" novalidate>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -134,15 +140,40 @@ func Account(p AccountPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "new_email", Label: "New email address", Type: "email", Value: p.NewEmail, Error: p.Errors["new_email"], Autocomplete: "email", Required: true, MaxLength: 254}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.ErrorSummary(components.ErrorsOf(name...)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{ID: "field-email-current_password", Name: "current_password", Label: "Your password, to confirm it is you", Type: "password", Error: p.Errors["email_current_password"], Autocomplete: "current-password", Required: true}).Render(ctx, templ_7745c5c3_Buffer)
+			for _, f := range name {
+				templ_7745c5c3_Err = components.Field(f).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<button type=\"submit\" class=\"primary\">Save display name</button></form></section><section class=\"card\" aria-labelledby=\"sign-in-security\"><h2 id=\"sign-in-security\">Sign-in security</h2><p>Add an authenticator app or a passkey, so that a stolen password alone cannot sign anyone in. Your recovery codes are kept there too.</p><p><a href=\"/account/security\">Sign-in security: second factors and passkeys</a></p></section><section class=\"card\"><h2>Change email address</h2><p>We send a link to the new address; the change happens when you open it. Your old address gets a notice with a link that undoes the change.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<button type=\"submit\" class=\"primary\">Send the link</button></form></section><section class=\"card\"><h2>Sign-in notices</h2><form method=\"post\" action=\"/account/notifications\">")
+			email := emailFields(p)
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<form method=\"post\" action=\"/account/email\" novalidate>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.CSRF(p.CSRFToken).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.ErrorSummary(components.ErrorsOf(email...)).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			for _, f := range email {
+				templ_7745c5c3_Err = components.Field(f).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<button type=\"submit\" class=\"primary\">Send the link</button></form></section><section class=\"card\"><h2>Sign-in notices</h2><form method=\"post\" action=\"/account/notifications\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -151,17 +182,22 @@ func Account(p AccountPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if p.SignInNotices {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<p>We email you when your account signs in on a device it has not used before.</p><input type=\"hidden\" name=\"sign_in_notices\" value=\"off\"> <button type=\"submit\">Stop these emails</button>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<p>We email you when your account signs in on a device it has not used before.</p><input type=\"hidden\" name=\"sign_in_notices\" value=\"off\"> <button type=\"submit\">Stop these emails</button>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<p>We do not email you when your account signs in on a new device.</p><input type=\"hidden\" name=\"sign_in_notices\" value=\"on\"> <button type=\"submit\">Email me about new sign-ins</button>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<p>We do not email you when your account signs in on a new device.</p><input type=\"hidden\" name=\"sign_in_notices\" value=\"on\"> <button type=\"submit\">Email me about new sign-ins</button>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</form></section><section class=\"card\"><h2>Change password</h2><p>Changing your password signs out every device, and signs you in again here.</p><form method=\"post\" action=\"/account/password\" novalidate>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "</form></section><section class=\"card\"><h2>Change password</h2><p>Changing your password signs out every device, and signs you in again here.</p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			password := passwordFields(p)
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "<form method=\"post\" action=\"/account/password\" novalidate>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -169,19 +205,22 @@ func Account(p AccountPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "current_password", Label: "Current password", Type: "password", Error: p.Errors["current_password"], Autocomplete: "current-password", Required: true}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.ErrorSummary(components.ErrorsOf(password...)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "new_password", Label: "New password", Type: "password", Error: p.Errors["new_password"], Hint: "At least 10 characters.", Autocomplete: "new-password", Required: true, MaxLength: 256}).Render(ctx, templ_7745c5c3_Buffer)
+			for _, f := range password {
+				templ_7745c5c3_Err = components.Field(f).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<button type=\"submit\" class=\"primary\">Change password</button></form></section><section class=\"card\"><h2>Download your data</h2><p>A JSON file with your account, your device sessions and your security activity. It holds no password or token.</p><p><a href=\"/account/export\" download>Download my data (JSON)</a></p></section><section class=\"card danger-outline\" aria-labelledby=\"delete-account\"><h2 id=\"delete-account\">Delete your account</h2><p>This cannot be undone. Your account, every device session and sign-in token, your security activity and any email still waiting to be sent are deleted. Every device is signed out at once.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "new_password_confirm", Label: "Confirm new password", Type: "password", Error: p.Errors["new_password_confirm"], Autocomplete: "new-password", Required: true, MaxLength: 256}).Render(ctx, templ_7745c5c3_Buffer)
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<button type=\"submit\" class=\"primary\">Change password</button></form></section><section class=\"card\"><h2>Download your data</h2><p>A JSON file with your account, your device sessions and your security activity. It holds no password or token.</p><p><a href=\"/account/export\" download>Download my data (JSON)</a></p></section><section class=\"card danger-outline\" aria-labelledby=\"delete-account\"><h2 id=\"delete-account\">Delete your account</h2><p>This cannot be undone. Your account, every device session and sign-in token, your security activity and any email still waiting to be sent are deleted. Every device is signed out at once.</p><form method=\"post\" action=\"/account/delete\" novalidate>")
+			deletion := deleteFields(p)
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "<form method=\"post\" action=\"/account/delete\" novalidate>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -189,11 +228,17 @@ func Account(p AccountPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{ID: "field-delete-current_password", Name: "current_password", Label: "Your password, to delete the account", Type: "password", Error: p.Errors["delete_current_password"], Autocomplete: "current-password", Required: true}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.ErrorSummary(components.ErrorsOf(deletion...)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<button type=\"submit\" class=\"danger\">Delete my account</button></form></section>")
+			for _, f := range deletion {
+				templ_7745c5c3_Err = components.Field(f).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "<button type=\"submit\" class=\"danger\">Delete my account</button></form></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -205,6 +250,40 @@ func Account(p AccountPage) templ.Component {
 		}
 		return nil
 	})
+}
+
+// The fields of the account page's forms, in order, with their errors: each form's error summary
+// lists those of its own fields only.
+
+func displayNameFields(p AccountPage) []components.FieldProps {
+	value := p.DisplayName
+	if p.Errors["display_name"] != "" {
+		value = p.NewDisplayName
+	}
+	return []components.FieldProps{
+		{Name: "display_name", Label: "Display name", Value: value, Error: p.Errors["display_name"], Hint: "Up to 64 characters. Leave it empty to have none.", Autocomplete: "name", MaxLength: 64},
+	}
+}
+
+func emailFields(p AccountPage) []components.FieldProps {
+	return []components.FieldProps{
+		{Name: "new_email", Label: "New email address", Type: "email", Value: p.NewEmail, Error: p.Errors["new_email"], Autocomplete: "email", Required: true, MaxLength: 254},
+		{ID: "field-email-current_password", Name: "current_password", Label: "Your password, to confirm it is you", Type: "password", Error: p.Errors["email_current_password"], Autocomplete: "current-password", Required: true},
+	}
+}
+
+func passwordFields(p AccountPage) []components.FieldProps {
+	return []components.FieldProps{
+		{Name: "current_password", Label: "Current password", Type: "password", Error: p.Errors["current_password"], Autocomplete: "current-password", Required: true},
+		{Name: "new_password", Label: "New password", Type: "password", Error: p.Errors["new_password"], Hint: "At least 10 characters.", Autocomplete: "new-password", Required: true, MaxLength: 256},
+		{Name: "new_password_confirm", Label: "Confirm new password", Type: "password", Error: p.Errors["new_password_confirm"], Autocomplete: "new-password", Required: true, MaxLength: 256},
+	}
+}
+
+func deleteFields(p AccountPage) []components.FieldProps {
+	return []components.FieldProps{
+		{ID: "field-delete-current_password", Name: "current_password", Label: "Your password, to delete the account", Type: "password", Error: p.Errors["delete_current_password"], Autocomplete: "current-password", Required: true},
+	}
 }
 
 var _ = templruntime.GeneratedTemplate

@@ -17,6 +17,7 @@ type SessionPage struct {
 	Now        time.Time
 	ID         string
 	Name       string
+	Kind       string // "phone", "tablet", "computer" or "app" (auth.DescribeDeviceKind): the heading's icon
 	UserAgent  string // in full
 	Browser    string // e.g. "Firefox 127"
 	OS         string

@@ -59,16 +59,17 @@ type EventRow struct {
 // ConfirmSignoutEverywherePage asks before signing out every device, this one included.
 type ConfirmSignoutEverywherePage struct{ Frame }
 
-// AccountPage shows who is signed in and the change-password form with its field errors.
+// AccountPage shows who is signed in and the account's forms, each with its field errors.
 type AccountPage struct {
 	Frame
 	Email, DisplayName string
 	AskToVerify        bool   // the address is not verified and verification is on: offer a new link
 	SignInNotices      bool   // new-device sign-in notices are on
 	NewEmail           string // kept after a refused email change
-	// "current_password", "new_password", "new_password_confirm" (password change) and
-	// "new_email", "email_current_password" (email change) and "delete_current_password"
-	// (account deletion) → message
+	NewDisplayName     string // kept after a refused display-name change (shown with its error)
+	// "display_name" (display-name change), "current_password", "new_password",
+	// "new_password_confirm" (password change), "new_email", "email_current_password" (email
+	// change) and "delete_current_password" (account deletion) → message
 	Errors map[string]string
 }
 

@@ -166,7 +166,7 @@ func TestEveryPage(t *testing.T) {
 		{"signup", pages.Signup(pages.SignupPage{Frame: signedOut("Create your account")}), "Create your account", "Create your account", 1, false},
 		{"devices", pages.Devices(devicesPage()), "Your devices", "Your devices", 1 + 2*2 + 1, true},
 		{"confirm", pages.ConfirmSignoutEverywhere(pages.ConfirmSignoutEverywherePage{Frame: signedIn("Sign out everywhere?")}), "Sign out everywhere?", "Sign out everywhere?", 2, true},
-		{"account", pages.Account(pages.AccountPage{Frame: signedIn("Account"), Email: "ada@example.com"}), "Account", "Account", 5, true}, // sign-out, email change, sign-in notices, password change, delete
+		{"account", pages.Account(pages.AccountPage{Frame: signedIn("Account"), Email: "ada@example.com"}), "Account", "Account", 6, true}, // sign-out, display name, email change, sign-in notices, password change, delete
 		{"error signed out", pages.Error(pages.ErrorPage{Frame: signedOut("Page not found"), Status: 404, Heading: "Page not found", Message: "There is nothing here."}), "Page not found", "Page not found", 0, false},
 		{"error signed in", pages.Error(pages.ErrorPage{Frame: signedIn("Too many requests"), Status: 429, Heading: "Too many requests", Message: "Wait a minute."}), "Too many requests", "Too many requests", 1, true},
 	}

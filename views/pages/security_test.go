@@ -188,7 +188,7 @@ func wantDescribedBy(t *testing.T, doc *goquery.Selection, el *goquery.Selection
 }
 
 // A refused rename keeps what was typed in view: its disclosure is open, the error is next to the
-// field and tied to it, and the field has focus so that a screen reader reads the error.
+// field and tied to it, and the form's error summary has the focus (TestSecurityRenameErrorSummary).
 func TestSecurityRenameError(t *testing.T) {
 	page := securityPage()
 	page.Factors[1].RenameError = "Use at most 64 characters."
@@ -208,11 +208,8 @@ func TestSecurityRenameError(t *testing.T) {
 	if got := input.AttrOr("value", ""); got != strings.Repeat("k", 65) {
 		t.Errorf("rename field holds %q, want the refused input", got)
 	}
-	if _, ok := input.Attr("autofocus"); !ok {
-		t.Error("the field with the error does not take focus")
-	}
-	if n := doc.Find("[autofocus]").Length(); n != 1 {
-		t.Errorf("%d elements with autofocus, want 1", n)
+	if focus := doc.Find("[autofocus]"); focus.Length() != 1 || !focus.HasClass("error-summary") {
+		t.Errorf("%d elements take the focus, want the error summary alone", focus.Length())
 	}
 }
 
@@ -484,9 +481,7 @@ func TestTOTPEnrolErrors(t *testing.T) {
 	page.Error = "That code is not right."
 	doc := render(t, pages.TOTPEnrol(page))
 	wantFieldError(t, doc.Selection, "6-digit code from the app", "That code is not right.")
-	if _, ok := field(t, doc.Selection, "6-digit code from the app").Attr("autofocus"); !ok {
-		t.Error("the refused code field does not take focus")
-	}
+	wantErrorSummary(t, doc, formOf(t, doc, "/account/security/totp/confirm"), line{"6-digit code from the app", "That code is not right."})
 	if _, ok := field(t, doc.Selection, "Name for this app").Attr("aria-invalid"); ok {
 		t.Error("the name field is marked invalid")
 	}
@@ -498,9 +493,7 @@ func TestTOTPEnrolErrors(t *testing.T) {
 	if got := field(t, doc.Selection, "Name for this app").AttrOr("value", ""); got != page.Name {
 		t.Errorf("name field holds %q, want the refused input", got)
 	}
-	if autofocus := doc.Find("[autofocus]"); autofocus.Length() != 1 || autofocus.AttrOr("name", "") != "name" {
-		t.Errorf("focus goes to %d elements, want the name field", autofocus.Length())
-	}
+	wantErrorSummary(t, doc, formOf(t, doc, "/account/security/totp/confirm"), line{"Name for this app", "Use at most 64 characters."})
 }
 
 func recoveryCodes() []string {
@@ -594,16 +587,14 @@ func TestSecondFactorCodeField(t *testing.T) {
 	}
 }
 
-// A refused code is said next to the field, tied to it, and announced: the field takes focus, so
-// a screen reader reads its label and the error together.
+// A refused code is said next to the field, tied to it, and announced: the error summary at the
+// top of the form takes the focus and links to the field.
 func TestSecondFactorError(t *testing.T) {
 	page := secondFactorPage()
 	page.Error = "That code is not right. Try the newest code your app shows, or a recovery code."
 	doc := render(t, pages.SecondFactor(page))
 	wantFieldError(t, doc.Selection, "Code from your app, or a recovery code", page.Error)
-	if _, ok := field(t, doc.Selection, "Code from your app, or a recovery code").Attr("autofocus"); !ok {
-		t.Error("the refused field does not take focus")
-	}
+	wantErrorSummary(t, doc, formOf(t, doc, "/login/second-factor"), line{"Code from your app, or a recovery code", page.Error})
 }
 
 // With a passkey too, the page offers it (the passkey form posts to the same route), and only one
@@ -692,9 +683,8 @@ func TestConfirmPasswordCodeError(t *testing.T) {
 	page.Codes, page.CodeError = true, "That code is not right."
 	doc := render(t, pages.ConfirmPassword(page))
 	wantFieldError(t, doc.Selection, "Code from your authenticator app, or a recovery code", "That code is not right.")
-	if _, ok := field(t, doc.Selection, "Code from your authenticator app, or a recovery code").Attr("autofocus"); !ok {
-		t.Error("the refused code field does not take focus")
-	}
+	wantErrorSummary(t, doc, button(doc.Selection, "Confirm with the code").Closest("form"),
+		line{"Code from your authenticator app, or a recovery code", "That code is not right."})
 	if _, ok := field(t, doc.Selection, "Password").Attr("aria-invalid"); ok {
 		t.Error("the password is marked invalid after a refused code")
 	}

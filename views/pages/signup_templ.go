@@ -13,7 +13,8 @@ import (
 	"gatehouse/views/layouts"
 )
 
-// Signup is the create-account page, with each field's error next to it.
+// Signup is the create-account page. After a refused submit, every field's error is next to it
+// and listed, in the form's order, in the error summary at the top, which takes the focus.
 func Signup(p SignupPage) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -47,7 +48,12 @@ func Signup(p SignupPage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card narrow\"><h1>Create your account</h1><form method=\"post\" action=\"/signup\" novalidate>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section class=\"card narrow\"><h1>Create your account</h1>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			fields := signupFields(p)
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<form method=\"post\" action=\"/signup\" novalidate>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -55,23 +61,17 @@ func Signup(p SignupPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "email", Label: "Email", Type: "email", Value: p.Email, Error: p.Errors["email"], Autocomplete: "username", Required: true, MaxLength: 254}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.ErrorSummary(components.ErrorsOf(fields...)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "display_name", Label: "Display name (optional)", Value: p.DisplayName, Error: p.Errors["display_name"], Autocomplete: "name", MaxLength: 64}).Render(ctx, templ_7745c5c3_Buffer)
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
+			for _, f := range fields {
+				templ_7745c5c3_Err = components.Field(f).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
 			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "password", Label: "Password", Type: "password", Error: p.Errors["password"], Hint: "At least 10 characters.", Autocomplete: "new-password", Required: true, MaxLength: 256}).Render(ctx, templ_7745c5c3_Buffer)
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = components.Field(components.FieldProps{Name: "password_confirm", Label: "Confirm password", Type: "password", Error: p.Errors["password_confirm"], Autocomplete: "new-password", Required: true, MaxLength: 256}).Render(ctx, templ_7745c5c3_Buffer)
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<button type=\"submit\" class=\"primary\">Create account</button></form><p class=\"aside\">Already have an account? <a href=\"/login\">Sign in</a></p></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<button type=\"submit\" class=\"primary\">Create account</button></form><p class=\"aside\">Already have an account? <a href=\"/login\">Sign in</a></p></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -83,6 +83,16 @@ func Signup(p SignupPage) templ.Component {
 		}
 		return nil
 	})
+}
+
+// signupFields are the fields of the sign-up form, in order, with their errors.
+func signupFields(p SignupPage) []components.FieldProps {
+	return []components.FieldProps{
+		{Name: "email", Label: "Email", Type: "email", Value: p.Email, Error: p.Errors["email"], Autocomplete: "username", Required: true, MaxLength: 254},
+		{Name: "display_name", Label: "Display name (optional)", Value: p.DisplayName, Error: p.Errors["display_name"], Autocomplete: "name", MaxLength: 64},
+		{Name: "password", Label: "Password", Type: "password", Error: p.Errors["password"], Hint: "At least 10 characters.", Autocomplete: "new-password", Required: true, MaxLength: 256},
+		{Name: "password_confirm", Label: "Confirm password", Type: "password", Error: p.Errors["password_confirm"], Autocomplete: "new-password", Required: true, MaxLength: 256},
+	}
 }
 
 var _ = templruntime.GeneratedTemplate
