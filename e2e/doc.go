@@ -17,6 +17,19 @@
 //	TestFormFromAnotherSiteIsRefused       csrf_test.go
 //	TestKeyboardOnlySignIn                 access_test.go
 //	TestWorksWithoutJavaScript             access_test.go
+//	TestForgotPasswordFromSignInPage       mail_test.go (mail to a real SMTP inbox, Mailpit)
+//	TestSignUpWithVerificationRequired     mail_test.go
+//	TestEmailChangeUndoneFromOldAddress    mail_test.go
+//	TestAuthenticatorAppGuardsTheNextSignIn second_factor_test.go
+//	TestRecoveryCodeSignsInOnce            second_factor_test.go
+//	TestPasskeySignsInAlone                passkey_test.go (Chromium's virtual authenticator, on localhost)
+//	TestSecurityPagesAsLeaSeesThem         security_views_test.go
+//	TestDevicesRaeCanTellApart             device_details_test.go (own server with a test GeoIP database)
+//	TestExactTimesInThePersonsZone         localtime_test.go
+//	TestFormsEmptySignUpShowsEveryError    forms_test.go
+//	TestFormsErrorSummariesAreAccessible   forms_test.go
+//	TestFormsDisplayName                   forms_test.go
+//	TestEveryPageStateIsAccessible         accessibility_test.go (axe-core, every page state × 4 variants)
 //	TestInfra                              infra_test.go (the browser tooling itself, on the portal)
 //
 // Servers and accounts (server_test.go):

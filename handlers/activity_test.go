@@ -41,7 +41,7 @@ func TestSessionDetailsPage(t *testing.T) {
 
 		doc := expectPage(t, laptop.get("/devices/"+phoneSID), http.StatusOK, ts.deviceName(t, phoneSID))
 		facts := factsOf(doc)
-		for _, want := range []string{chromeAndroid, "198.51.100.9 (Iceland)", "Signed in with Password", "Status Signed in"} {
+		for _, want := range []string{chromeAndroid, "198.51.100.9 · Iceland", "Signed in with Password", "Status Signed in"} {
 			if !strings.Contains(facts, want) {
 				t.Errorf("the phone's page does not show %q: %q", want, facts)
 			}
@@ -54,7 +54,7 @@ func TestSessionDetailsPage(t *testing.T) {
 		}
 
 		own := expectPage(t, laptop.get("/devices/"+ts.sessionOf(t, laptop)), http.StatusOK, ts.deviceName(t, ts.sessionOf(t, laptop)))
-		if facts := factsOf(own); !strings.Contains(facts, "192.0.2.44 (Lisbon, Portugal)") || !strings.Contains(facts, "this is the device you are using") {
+		if facts := factsOf(own); !strings.Contains(facts, "192.0.2.44 · Lisbon, Portugal") || !strings.Contains(facts, "this is the device you are using") {
 			t.Errorf("this device's page: %q", facts)
 		}
 		if own.Find(`form[action$="/signout"] button.danger-outline`).Length() != 0 {

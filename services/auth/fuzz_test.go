@@ -351,6 +351,11 @@ func FuzzDescribeUserAgent(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, ua string) {
 		auth.DescribeUserAgent(ua)
+		switch kind := auth.DescribeDeviceKind(ua); kind {
+		case auth.DevicePhone, auth.DeviceTablet, auth.DeviceComputer, auth.DeviceApp:
+		default:
+			t.Fatalf("DescribeDeviceKind(%q) = %q, not a kind the page can draw", ua, kind)
+		}
 		checkDeviceName(t, ua, auth.DefaultDeviceName(ua))
 	})
 }

@@ -525,12 +525,13 @@ func orUnknown(s string) string {
 	return s
 }
 
-// withPlace is an IP address with its approximate place, when known: "192.0.2.1 (Lisbon, Portugal)".
+// withPlace is an IP address with its approximate place, when known, as the device rows write it:
+// "192.0.2.1 · Lisbon, Portugal".
 func withPlace(ip, place string) string {
 	if place == "" {
 		return orUnknown(ip)
 	}
-	return orUnknown(ip) + " (" + place + ")"
+	return orUnknown(ip) + " · " + place
 }
 
 var _ = templruntime.GeneratedTemplate

@@ -46,8 +46,8 @@ func TestSessionDetailsShowsTheDevice(t *testing.T) {
 		"Device":              "Phone",
 		"Browser and system":  "Safari 17 on iOS",
 		"Signed in with":      "Password and authenticator app",
-		"Signed in":           "3 days ago (7 Mar 2026, 12:00 UTC) from 192.0.2.44 (Lisbon, Portugal)",
-		"Last active":         "5 minutes ago (10 Mar 2026, 11:55 UTC) from 198.51.100.23 (Iceland)",
+		"Signed in":           "3 days ago (7 Mar 2026, 12:00 UTC) from 192.0.2.44 · Lisbon, Portugal",
+		"Last active":         "5 minutes ago (10 Mar 2026, 11:55 UTC) from 198.51.100.23 · Iceland",
 		"Signs out by itself": "in 27 days at the latest (6 Apr 2026, 12:00 UTC)",
 		"Full user agent":     phoneDetails().UserAgent,
 	} {

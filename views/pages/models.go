@@ -38,9 +38,10 @@ type DevicesPage struct {
 	Events  []EventRow
 }
 
-// DeviceRow is one signed-in device: ID, Name, Browser, OS, IP, SignedInAt, LastActiveAt,
-// Current, RenameValue and RenameError. It is components.DeviceRow, so the row component can
-// take it without importing pages.
+// DeviceRow is one signed-in device: ID, Name, Kind (phone, tablet, computer, app), Browser, OS,
+// IP and its Location, SignedInAt, LastActiveAt, SignedInWith, Current, RenameValue and
+// RenameError. It is components.DeviceRow, so the row component can take it without importing
+// pages.
 type DeviceRow = components.DeviceRow
 
 // EventRow is one line of the security activity, in plain language: what happened and, where it
