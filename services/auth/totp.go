@@ -15,6 +15,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"gatehouse/models"
+	mailviews "gatehouse/views/mail"
 )
 
 // TOTP is RFC 6238 as every authenticator app reads it: SHA-1, 6 digits, 30-second steps, a
@@ -137,6 +138,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p *Principal, factorID, name,
 		codes, err = s.factorAdded(ctx, tx, p, models.EventTOTPAdded, name, ip)
 		return err
 	})
+	if err == nil {
+		s.mailSent()
+	}
 	return codes, err
 }
 
@@ -147,6 +151,13 @@ func (s *Service) factorAdded(ctx context.Context, tx *models.Store, p *Principa
 	if err := tx.RecordEvent(ctx, &models.SecurityEvent{UserID: p.UserID, SessionID: p.SessionID, Kind: kind, IP: ip, Detail: name, CreatedAt: now}); err != nil {
 		return nil, fmt.Errorf("record new factor: %w", err)
 	}
+	what := "An authenticator app"
+	if kind == models.EventPasskeyAdded {
+		what = "A passkey"
+	}
+	if err := s.methodsChanged(ctx, tx, p.Email, fmt.Sprintf("%s (%q) was added.", what, name), ip); err != nil {
+		return nil, err
+	}
 	factors, err := tx.Factors(ctx, p.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("list factors: %w", err)
@@ -155,6 +166,13 @@ func (s *Service) factorAdded(ctx context.Context, tx *models.Store, p *Principa
 		return nil, nil
 	}
 	return s.newRecoveryCodes(ctx, tx, p, ip)
+}
+
+// methodsChanged tells the owner by mail that how the account signs in changed (ASVS 5.0 6.3.6),
+// in the transaction that changed it.
+func (s *Service) methodsChanged(ctx context.Context, tx *models.Store, email, change, ip string) error {
+	return s.queueMail(ctx, tx, email, mailviews.SignInMethodsChanged{Email: email, Change: change, IP: ip, At: s.clock(),
+		SecurityLink: s.link("/account/security", "")})
 }
 
 // newRecoveryCodes replaces the user's recovery codes inside tx and returns the new set.
@@ -196,9 +214,14 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p *Principal, ip 
 		if len(factors) == 0 {
 			return invalid("recovery_codes", "Recovery codes come with a second factor: add an authenticator app or a passkey first.")
 		}
-		codes, err = s.newRecoveryCodes(ctx, tx, p, ip)
-		return err
+		if codes, err = s.newRecoveryCodes(ctx, tx, p, ip); err != nil {
+			return err
+		}
+		return s.methodsChanged(ctx, tx, p.Email, "New recovery codes were made; the old ones no longer work.", ip)
 	})
+	if err == nil {
+		s.mailSent()
+	}
 	return codes, err
 }
 
@@ -237,8 +260,18 @@ func (s *Service) RemoveFactor(ctx context.Context, p *Principal, factorID, ip s
 				return fmt.Errorf("remove recovery codes: %w", err)
 			}
 		}
+		change := fmt.Sprintf("%q was removed.", f.Name)
+		if !left {
+			change += " It was the last second factor: your password alone signs you in now, and your recovery codes no longer work."
+		}
+		if err := s.methodsChanged(ctx, tx, p.Email, change, ip); err != nil {
+			return err
+		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: p.UserID, SessionID: p.SessionID, Kind: models.EventFactorRemoved, IP: ip, Detail: f.Name, CreatedAt: s.clock()})
 	})
+	if err == nil {
+		s.mailSent()
+	}
 	return left, err
 }
 
@@ -324,8 +357,14 @@ func (s *Service) ResetSecondFactors(ctx context.Context, rawEmail string) (int,
 		if err := tx.DeleteChallenges(ctx, user.ID); err != nil {
 			return fmt.Errorf("remove challenges: %w", err)
 		}
+		if err := s.methodsChanged(ctx, tx, user.Email, "An administrator removed every second factor and passkey of the account: your password alone signs you in now.", ""); err != nil {
+			return err
+		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: user.ID, Kind: models.EventFactorsReset, CreatedAt: s.clock()})
 	})
+	if err == nil {
+		s.mailSent()
+	}
 	return int(removed), err
 }
 
