@@ -24,6 +24,7 @@ type app struct {
 	passwords *auth.Passwords
 	auth      *auth.Service
 	log       *slog.Logger
+	locate    func(ip string) string // GATEHOUSE_GEOIP_DB, for sign-in notices (serve only); nil: none
 }
 
 // openApp connects to the database and loads the keys.
@@ -93,7 +94,7 @@ func (a *app) useStore(ctx context.Context, store *models.Store, observer auth.O
 		Issuer: cfg.BaseURL.String(), AccessTTL: cfg.AccessTTL, RefreshIdleTTL: cfg.RefreshIdleTTL,
 		SessionMaxAge: cfg.SessionMaxAge, RefreshGrace: cfg.RefreshGrace, ReauthWindow: cfg.ReauthWindow,
 		MaxSessions: cfg.MaxSessions, ResetTTL: cfg.ResetTTL, EmailVerification: cfg.EmailVerification,
-	}, auth.Deps{Store: store, Keys: a.keys, Passwords: a.passwords, Observer: observer, Log: a.log})
+	}, auth.Deps{Store: store, Keys: a.keys, Passwords: a.passwords, Observer: observer, Log: a.log, Locate: a.locate})
 	return nil
 }
 

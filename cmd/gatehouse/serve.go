@@ -50,6 +50,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		}
 		defer places.Close()
 	}
+	a.locate = places.Locate // sign-in notices name the place too
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

@@ -491,7 +491,7 @@ func (s *Service) noticeNewDevice(ctx context.Context, tx *models.Store, user *m
 	}
 	browser, os := DescribeUserAgent(row.UserAgent)
 	return s.queueMail(ctx, tx, user.Email, mailviews.NewSignIn{Email: user.Email, Device: row.DeviceName, Browser: browser, OS: os,
-		IP: c.IP, At: row.CreatedAt, DevicesLink: s.link("/devices", ""), SettingsLink: s.link("/account", "")})
+		IP: c.IP, Place: s.locate(c.IP), At: row.CreatedAt, DevicesLink: s.link("/devices", ""), SettingsLink: s.link("/account", "")})
 }
 
 // invalidField moves a validation error to another form field.

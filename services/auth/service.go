@@ -49,6 +49,7 @@ type Service struct {
 	verified  *verifiedTokens
 	log       *slog.Logger
 	mailer    Mailer // nil: no mail is written
+	locate    func(ip string) string
 	// relyingParty is the portal as WebAuthn sees it; nil when passkeys are off (the base URL's
 	// host is an IP address, which browsers refuse as a relying party).
 	relyingParty *webauthn.WebAuthn
@@ -81,6 +82,9 @@ type Deps struct {
 	Rand      io.Reader
 	Observer  Observer
 	Log       *slog.Logger // nil: slog.Default()
+	// Locate says roughly where an IP address is (GATEHOUSE_GEOIP_DB), for sign-in notices; nil:
+	// nowhere.
+	Locate func(ip string) string
 }
 
 // New builds the service.
@@ -93,6 +97,9 @@ func New(cfg Config, d Deps) *Service {
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
+	}
+	if d.Locate == nil {
+		d.Locate = func(string) string { return "" }
 	}
 	if cfg.ResetTTL <= 0 {
 		cfg.ResetTTL = 30 * time.Minute
@@ -107,7 +114,7 @@ func New(cfg Config, d Deps) *Service {
 	return &Service{
 		store: d.Store, cfg: cfg, keys: d.Keys, successor: successorKey(d.Keys.derive("refresh-successor")),
 		passwords: d.Passwords, now: d.Now, rand: d.Rand, observer: d.Observer, states: d.Store,
-		verified: newVerifiedTokens(50000), log: d.Log, relyingParty: relyingParty, passkeysOff: passkeysOff,
+		verified: newVerifiedTokens(50000), log: d.Log, relyingParty: relyingParty, passkeysOff: passkeysOff, locate: d.Locate,
 	}
 }
 

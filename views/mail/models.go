@@ -66,6 +66,7 @@ type NewSignIn struct {
 	Email               string
 	Device, Browser, OS string // as "Your devices" shows them; "" reads "unknown"
 	IP                  string
+	Place               string // the IP's approximate place ("Lisbon, Portugal") with GATEHOUSE_GEOIP_DB; "" leaves the line out
 	At                  time.Time
 	DevicesLink         string // absolute URL of /devices
 	SettingsLink        string // where the person turns these notices off; "" leaves that line out
