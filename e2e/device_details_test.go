@@ -84,7 +84,7 @@ func TestDevicesRaeCanTellApart(t *testing.T) {
 		} {
 			step(t, "the phone's "+label, expect.Locator(fact(main, label)).ToHaveText(want))
 		}
-		step(t, "where the phone was last", expect.Locator(fact(main, "Last active")).ToContainText("from 198.51.100.23 (Iceland)"))
+		step(t, "where the phone was last", expect.Locator(fact(main, "Last active")).ToContainText("from 198.51.100.23 · Iceland"))
 		step(t, "the phone's own activity", expect.Locator(laptop.Page.GetByRole("list", playwright.PageGetByRoleOptions{Name: "Activity of Rae’s phone"})).
 			ToContainText("New sign-in"))
 		step(t, "the phone can be signed out here", expect.Locator(button(laptop.Page, "Sign out Rae’s phone")).ToBeVisible())
