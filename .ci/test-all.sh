@@ -3,7 +3,7 @@
 # and was skipped. A suite counts as skipped when it said so ("<suite>: skipped (why)").
 set -uo pipefail
 cd "$(dirname "$0")/.."
-suites=(lint test-unit test-property fuzz-short e2e test-faults)
+suites=(lint test-unit test-property fuzz-short e2e test-cluster test-faults)
 summary=()
 failed=0
 for suite in "${suites[@]}"; do

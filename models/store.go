@@ -92,8 +92,10 @@ func openPostgres(ctx context.Context, dsn string, cfg *gorm.Config, opts Option
 	if opts.Dial != nil {
 		connConfig.DialFunc = opts.Dial
 	}
-	// Statements are prepared once per connection and cached (pgx's default mode), so a
-	// refresh is one round trip. A reused connection is pinged only after a long idle spell.
+	// Statements go as the URL's default_query_exec_mode says (GATEHOUSE_PG_STATEMENTS sets it,
+	// WithStatements): by default prepared once per connection and cached, so a refresh is one
+	// round trip; behind a transaction pooler, "exec" sends each one unnamed, also in one round
+	// trip. A reused connection is pinged only after a long idle spell.
 	sqlDB := stdlib.OpenDB(*connConfig, stdlib.OptionShouldPing(func(_ context.Context, p stdlib.ShouldPingParams) bool {
 		return p.IdleDuration > 30*time.Second
 	}))
@@ -151,6 +153,53 @@ func ParseDatabaseURL(raw string) (Dialect, string, error) {
 	default:
 		return "", "", fmt.Errorf("DATABASE_URL must start with postgres:// or sqlite:, got %q", redactURL(raw))
 	}
+}
+
+// StatementModes are the values of GATEHOUSE_PG_STATEMENTS, each with the pgx query execution
+// mode it names (pgx's default_query_exec_mode). Behind PgBouncer in transaction mode before
+// 1.21, only the modes that name no prepared statement across round trips work: describe, exec
+// and simple (README, "Behind PgBouncer"; BENCHMARKS.md measures them).
+var StatementModes = []struct{ Name, PgxMode string }{
+	{"cache", "cache_statement"},   // prepared once per connection, named: the fastest, direct only
+	{"describe", "cache_describe"}, // unnamed; types described once per connection and cached
+	{"exec", "exec"},               // unnamed, parameter types from Go types: one round trip
+	{"simple", "simple_protocol"},  // the simple protocol, parameters quoted by pgx
+}
+
+// WithStatements returns DATABASE_URL set to send statements in mode (one of StatementModes'
+// names) through pgx's default_query_exec_mode parameter, which every command's connection reads.
+// "" leaves the URL as it is. A URL that already names another mode is an error, as is a mode for
+// SQLite.
+func WithStatements(databaseURL, mode string) (string, error) {
+	if mode == "" {
+		return databaseURL, nil
+	}
+	pgxMode := ""
+	var names []string
+	for _, m := range StatementModes {
+		names = append(names, m.Name)
+		if m.Name == mode {
+			pgxMode = m.PgxMode
+		}
+	}
+	if pgxMode == "" {
+		return databaseURL, fmt.Errorf("%q is not one of %s", mode, strings.Join(names, ", "))
+	}
+	dialect, _, err := ParseDatabaseURL(databaseURL)
+	if err != nil || dialect != Postgres {
+		return databaseURL, fmt.Errorf("it applies to PostgreSQL only, and DATABASE_URL is not a postgres:// URL")
+	}
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return databaseURL, fmt.Errorf("DATABASE_URL is not a valid URL")
+	}
+	q := u.Query()
+	if given := q.Get("default_query_exec_mode"); given != "" && given != pgxMode {
+		return databaseURL, fmt.Errorf("%q disagrees with DATABASE_URL's default_query_exec_mode=%s; set one of them", mode, given)
+	}
+	q.Set("default_query_exec_mode", pgxMode)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 // restrictSQLiteFile keeps the SQLite database, which holds password hashes, to its owner (mode

@@ -183,6 +183,9 @@ const (
 	cellLogin       = "POST /auth/login (argon2id)"
 	cellLimit       = "limit: one SQL statement"
 	cellService     = "service, no HTTP (svc.Refresh)"
+	// -pgbouncer: the same requests to the server behind PgBouncer.
+	cellRefreshPooled = "POST /auth/refresh (HTTP, PgBouncer)"
+	cellMePooled      = "GET /api/me (bearer, cached, PgBouncer)"
 )
 
 // refreshOp: each worker refreshes its own device's chain on inst over HTTP.
@@ -196,16 +199,25 @@ func (b *bench) refreshOp(inst *instance) op {
 // that its access token is one the server signed itself and so remembers as verified (and is
 // fresh, whatever ran before). The op presents that token again and again. It also returns how
 // many of those refreshes failed.
-func (b *bench) meCachedOp(ctx context.Context, workers int) (op, int) {
+func (b *bench) meCachedOp(ctx context.Context, inst *instance, workers int) (op, int) {
 	failures := 0
-	for _, d := range b.main.devices[:workers] {
-		if b.main.api.refresh(ctx, d) != succeeded {
+	for _, d := range inst.devices[:workers] {
+		if inst.api.refresh(ctx, d) != succeeded {
 			failures++
 		}
 	}
 	return func(ctx context.Context, w, _ int) outcome {
-		return b.main.api.me(ctx, b.main.devices[w].access)
+		return inst.api.me(ctx, inst.devices[w].access)
 	}, failures
+}
+
+// meCells are the cells of the /api/me phase: cached and cold, and cached through PgBouncer with
+// -pgbouncer.
+func (b *bench) meCells() []string {
+	if b.pooled != nil {
+		return []string{cellMeCached, cellMeCold, cellMePooled}
+	}
+	return []string{cellMeCached, cellMeCold}
 }
 
 // meColdOp readies the cold /api/me cell: -cold-tokens access tokens minted by the bench's own

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"gatehouse/cmd/gatehouse/harness"
 )
 
 // database is the fresh PostgreSQL database of one run. A database rather than a schema keeps
@@ -18,7 +20,8 @@ import (
 type database struct {
 	adminURL string // the -database-url the bench was given
 	name     string
-	url      string // adminURL pointing at the fresh database
+	url      string            // adminURL pointing at the fresh database
+	roles    *harness.Database // -pgbouncer: the database was made with roles of its own (dropped with it)
 }
 
 // createDatabase creates gatehouse_bench_<time>_<pid>_<label> next to adminURL's database.
@@ -42,6 +45,9 @@ func createDatabase(ctx context.Context, adminURL, label string) (*database, err
 
 // drop removes the run's database, ending any connection still open to it.
 func (d *database) drop(ctx context.Context) error {
+	if d.roles != nil {
+		return d.roles.Drop(ctx)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, d.adminURL)
@@ -72,6 +78,9 @@ func (b *bench) verifyNoForks(ctx context.Context, stdout io.Writer) error {
 		chains []*device
 	}
 	sets := []chainSet{{b.main.db, append(append([]*device{}, b.main.devices...), b.directDevices...)}}
+	if b.pooled != nil {
+		sets = append(sets, chainSet{b.pooled.db, b.pooled.devices})
+	}
 	if b.big != nil {
 		sets = append(sets, chainSet{b.big.db, b.big.devices})
 	}

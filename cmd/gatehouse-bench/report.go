@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"gatehouse/cmd/gatehouse/harness"
 )
 
 // report collects a run's description and cells and prints them as Markdown tables, ready to
@@ -26,6 +28,9 @@ type report struct {
 	measured         map[cellKey][]cell // every round of every cell, merged for the table
 	httpOverLimit    map[int]*comparison
 	serviceOverLimit map[int]*comparison
+	// -pgbouncer: the pooled server's rate over the main server's, per round
+	pooledOverDirect   map[int]*comparison // refresh over HTTP
+	mePooledOverDirect map[int]*comparison // GET /api/me, cached
 }
 
 // cellKey names one row of the table.
@@ -54,8 +59,8 @@ func (r *report) rows() []cell {
 	for k := range r.measured {
 		keys = append(keys, k)
 	}
-	order := []string{cellRefreshHTTP, cellLimit, cellService, cellMeCached, cellMeCold, cellLogin}
-	group := map[string]int{cellRefreshHTTP: 0, cellLimit: 0, cellService: 0, cellMeCached: 1, cellMeCold: 1, cellLogin: 2}
+	order := []string{cellRefreshHTTP, cellRefreshPooled, cellLimit, cellService, cellMeCached, cellMePooled, cellMeCold, cellLogin}
+	group := map[string]int{cellRefreshHTTP: 0, cellRefreshPooled: 0, cellLimit: 0, cellService: 0, cellMeCached: 1, cellMePooled: 1, cellMeCold: 1, cellLogin: 2}
 	kind := func(name string) int { return slices.Index(order, name) }
 	slices.SortFunc(keys, func(a, b cellKey) int {
 		if ga, gb := group[a.name], group[b.name]; ga != gb {
@@ -86,9 +91,27 @@ func (b *bench) describeMachine(ctx context.Context, r *report) error {
 		fmt.Sprintf("CPUs (nproc): %d, %s", runtime.NumCPU(), cpuModel()),
 		"PostgreSQL: " + version,
 		"Go: " + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH,
+		"Served: " + b.servedThrough(ctx),
 		"free -h:\n" + strings.TrimRight(string(free), "\n"),
 	}
 	return nil
+}
+
+// servedThrough says how the servers reach PostgreSQL: the main one directly, the pooled one
+// (-pgbouncer) through PgBouncer; and their statement modes.
+func (b *bench) servedThrough(ctx context.Context) string {
+	mode := b.opts.pgStatements
+	if mode == "" {
+		mode = "the default (cache)"
+	}
+	main := "main server directly to PostgreSQL, GATEHOUSE_PG_STATEMENTS " + mode
+	if b.opts.pgbouncer == "" {
+		return main
+	}
+	version, _ := exec.CommandContext(ctx, "pgbouncer", "--version").Output()
+	first, _, _ := strings.Cut(string(version), "\n")
+	return fmt.Sprintf("%s; pooled server (the PgBouncer cells) through %s in transaction pooling (%s) on a database of its own, GATEHOUSE_PG_STATEMENTS %s, revocation feed direct",
+		main, first, harness.PgBouncerConfigPath, b.opts.pgbouncer)
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo.
@@ -129,6 +152,29 @@ func (r *report) printMain(w io.Writer) {
 		}
 	}
 	r.printRatios(w)
+	r.printPooled(w)
+}
+
+// printPooled sets the server behind PgBouncer beside the direct one, per round (-pgbouncer).
+func (r *report) printPooled(w io.Writer) {
+	if r.pooledOverDirect == nil {
+		return
+	}
+	fmt.Fprintln(w, "\n## Through PgBouncer as a share of direct, per round")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| cell | workers | direct | through PgBouncer | PgBouncer / direct |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: |")
+	for _, side := range []struct {
+		name string
+		m    map[int]*comparison
+	}{{"POST /auth/refresh (HTTP)", r.pooledOverDirect}, {"GET /api/me (bearer, cached)", r.mePooledOverDirect}} {
+		for _, n := range slices.Sorted(maps.Keys(side.m)) {
+			c := side.m[n]
+			fmt.Fprintf(w, "| %s | %d | %.0f/s | %.0f/s | %s |\n", side.name, n, merge(c.overCells()).rate(), merge(c.ofCells()).rate(), c.ratioText())
+		}
+	}
+	fmt.Fprintln(w, "\nA round's cells ran back to back, in the order its seed drew: each ratio is the median of the")
+	fmt.Fprintln(w, "rounds' ratios (refresh: -rounds rounds; /api/me: one), with the smallest and largest.")
 }
 
 // printCells prints cells as a table; a count of failures in a warm-up follows the errors.

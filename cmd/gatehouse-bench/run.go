@@ -36,7 +36,9 @@ type options struct {
 	cpuProfile     string
 	seedTokens     int
 	loginFlood     int
-	passwordSlots  int // the server's GATEHOUSE_PASSWORD_CONCURRENCY
+	passwordSlots  int    // the server's GATEHOUSE_PASSWORD_CONCURRENCY
+	pgStatements   string // the main server's GATEHOUSE_PG_STATEMENTS; "" its default
+	pgbouncer      string // the pooled server's GATEHOUSE_PG_STATEMENTS; "" runs no pooled server
 }
 
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
@@ -69,6 +71,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "after the table, serve once more with GATEHOUSE_CPU_PROFILE set to this `file`, drive the profiled refresh cell, and print go tool pprof -top")
 	fs.IntVar(&o.seedTokens, "seed-tokens", 0, "extra: compare refresh p50 with 10,000 stored tokens and with this many (e.g. 1000000), on two servers and databases, -repeats times")
 	fs.IntVar(&o.passwordSlots, "password-concurrency", 0, "the server's GATEHOUSE_PASSWORD_CONCURRENCY (0: its default, half the cores)")
+	fs.StringVar(&o.pgStatements, "pg-statements", "", "the main server's GATEHOUSE_PG_STATEMENTS: cache, describe, exec or simple (\"\": its default, cache)")
+	fs.StringVar(&o.pgbouncer, "pgbouncer", "", "also serve a second instance, on a database of its own, through a PgBouncer started with docs/deploy/pgbouncer.ini (transaction pooling) and with this GATEHOUSE_PG_STATEMENTS (exec, describe or simple); its refresh and cached /api/me cells run in the same rounds as the main server's, and the run gives their ratio per round")
 	fs.IntVar(&o.loginFlood, "login-flood", 0, "extra: this many sign-in workers run beside the profiled refresh cell; compare its p99 with and without, -repeats times")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -145,6 +149,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer harness.RemoveBuild()
 	setup := serverSetup{bin: bin, dir: dir, keyDir: filepath.Join(dir, "keys"),
 		settings: []string{"GATEHOUSE_PASSWORD_CONCURRENCY=" + strconv.Itoa(opts.passwordSlots)}}
+	if opts.pgStatements != "" {
+		setup.settings = append(setup.settings, "GATEHOUSE_PG_STATEMENTS="+opts.pgStatements)
+	}
 	cfg, err := readServerConfig(ctx, bin, setup.env())
 	if err != nil {
 		return err
@@ -153,6 +160,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer b.close()
 	if b.main, err = b.startInstance(ctx, "main"); err != nil {
 		return err
+	}
+	if opts.pgbouncer != "" {
+		if b.pooled, err = b.startInstanceBehindPgBouncer(ctx, "pooled", opts.pgbouncer); err != nil {
+			return err
+		}
 	}
 	if err := b.prepare(ctx); err != nil {
 		return err
@@ -179,6 +191,7 @@ type bench struct {
 	rng    *rand.Rand
 	log    func(format string, a ...any)
 	main   *instance
+	pooled *instance // -pgbouncer: a server behind PgBouncer, measured beside main
 	big    *instance // -seed-tokens: the second server, on the database with the many tokens
 	direct *direct
 
@@ -190,11 +203,12 @@ type bench struct {
 // instance is one `gatehouse serve` on a fresh database of its own, with the devices the bench
 // signed in on it over HTTP (one per worker, refreshed over HTTP).
 type instance struct {
-	db      *database
-	setup   serverSetup
-	server  *harness.Server
-	api     *api
-	devices []*device
+	db        *database
+	pgbouncer *harness.PgBouncer // -pgbouncer: between the server and the database
+	setup     serverSetup
+	server    *harness.Server
+	api       *api
+	devices   []*device
 }
 
 // startInstance creates a fresh database, creates the accounts in it with the CLI (which
@@ -207,10 +221,38 @@ func (b *bench) startInstance(ctx context.Context, label string) (*instance, err
 	b.log("fresh database %s", db.name)
 	inst := &instance{db: db, setup: b.setup}
 	inst.setup.databaseURL = db.url
+	return b.serveInstance(ctx, inst)
+}
+
+// startInstanceBehindPgBouncer is startInstance with PgBouncer in front: a fresh database owned
+// by a role of its own (the harness's, which PgBouncer's auth_query authenticates), a PgBouncer
+// on it, and the server on PgBouncer with GATEHOUSE_PG_STATEMENTS=mode and its revocation feed on
+// the direct URL. The bench's own connections to that database (the fork check) stay direct.
+func (b *bench) startInstanceBehindPgBouncer(ctx context.Context, label, mode string) (*instance, error) {
+	roles, err := harness.CreateDatabase(ctx, b.opts.databaseURL, fmt.Sprintf("gatehouse_bench_%d_%s", os.Getpid(), label))
+	if err != nil {
+		return nil, err
+	}
+	db := &database{adminURL: b.opts.databaseURL, name: roles.Name, url: roles.URL, roles: roles}
+	b.log("fresh database %s, behind PgBouncer", db.name)
+	inst := &instance{db: db, setup: b.setup}
+	inst.pgbouncer, err = harness.StartPgBouncer(ctx, harness.PgBouncerConfig{Dir: filepath.Join(b.setup.dir, "pgbouncer-"+label), Database: roles})
+	if err != nil {
+		inst.close(b.log)
+		return nil, err
+	}
+	inst.setup.databaseURL = inst.pgbouncer.URL()
+	inst.setup.settings = append(slices.Clone(inst.setup.settings), "GATEHOUSE_LISTEN_DATABASE_URL="+roles.URL, "GATEHOUSE_PG_STATEMENTS="+mode)
+	return b.serveInstance(ctx, inst)
+}
+
+// serveInstance creates the accounts with the CLI (which migrates the database) and serves it.
+func (b *bench) serveInstance(ctx context.Context, inst *instance) (*instance, error) {
 	if err := b.createAccounts(ctx, inst.setup); err != nil {
 		inst.close(b.log)
 		return nil, err
 	}
+	var err error
 	if inst.server, err = startServer(ctx, inst.setup); err != nil {
 		inst.close(b.log)
 		return nil, err
@@ -219,12 +261,15 @@ func (b *bench) startInstance(ctx context.Context, label string) (*instance, err
 	return inst, nil
 }
 
-// close stops the server and drops the database.
+// close stops the server (and PgBouncer) and drops the database.
 func (i *instance) close(log func(string, ...any)) {
 	if i.server != nil {
 		if err := stopServer(i.server); err != nil {
 			log("%v", err)
 		}
+	}
+	if i.pgbouncer != nil {
+		i.pgbouncer.Stop()
 	}
 	if err := i.db.drop(context.Background()); err != nil {
 		log("could not drop database %s: %v", i.db.name, err)
@@ -254,6 +299,11 @@ func (b *bench) prepare(ctx context.Context) error {
 	if b.main.devices, err = b.main.api.signInDevices(ctx, b.accounts, "bench-http", devices); err != nil {
 		return err
 	}
+	if b.pooled != nil {
+		if b.pooled.devices, err = b.pooled.api.signInDevices(ctx, b.accounts, "bench-pooled", devices); err != nil {
+			return err
+		}
+	}
 	if b.direct, err = openDirect(b.main.db.url, b.setup.keyDir, b.main.server.URL, b.cfg); err != nil {
 		return err
 	}
@@ -265,7 +315,7 @@ func (b *bench) close() {
 	if b.direct != nil {
 		b.direct.close()
 	}
-	for _, i := range []*instance{b.big, b.main} {
+	for _, i := range []*instance{b.big, b.pooled, b.main} {
 		if i != nil {
 			i.close(b.log)
 		}
@@ -285,8 +335,9 @@ func (b *bench) runAll(ctx context.Context, stdout io.Writer) error {
 	if err := b.rotationRounds(ctx, r); err != nil {
 		return err
 	}
+	var meRounds []roundResult
 	for _, phase := range [][]round{
-		schedule(b.rng, b.opts.workers, 1, cellMeCached, cellMeCold),
+		schedule(b.rng, b.opts.workers, 1, b.meCells()...),
 		schedule(b.rng, b.opts.loginWorkers, 1, cellLogin),
 	} {
 		results, err := b.runRounds(ctx, phase, b.opts.duration)
@@ -294,6 +345,14 @@ func (b *bench) runAll(ctx context.Context, stdout io.Writer) error {
 			return err
 		}
 		r.add(results)
+		if meRounds == nil {
+			meRounds = results
+		}
+	}
+	if b.pooled != nil {
+		for _, res := range meRounds {
+			r.mePooledOverDirect = appendPair(r.mePooledOverDirect, res.workers, pair{of: res.cells[cellMePooled], over: res.cells[cellMeCached]})
+		}
 	}
 	r.printMain(stdout)
 
@@ -321,11 +380,15 @@ func (b *bench) runAll(ctx context.Context, stdout io.Writer) error {
 }
 
 // rotationRounds measures refresh over HTTP, the one-statement limit and the service without HTTP
-// side by side: -rounds rounds per concurrency of duration/rounds each, every round warmed up, the
+// (and, with -pgbouncer, refresh over HTTP through PgBouncer) side by side: -rounds rounds per concurrency of duration/rounds each, every round warmed up, the
 // cells of a round and the rounds of the whole run in an order drawn from the seed. The ratios
 // are per round (a round's three cells ran back to back, under the same load).
 func (b *bench) rotationRounds(ctx context.Context, r *report) error {
-	rounds := schedule(b.rng, b.opts.workers, b.opts.rounds, cellRefreshHTTP, cellLimit, cellService)
+	cells := []string{cellRefreshHTTP, cellLimit, cellService}
+	if b.pooled != nil {
+		cells = append(cells, cellRefreshPooled)
+	}
+	rounds := schedule(b.rng, b.opts.workers, b.opts.rounds, cells...)
 	results, err := b.runRounds(ctx, rounds, b.opts.duration/time.Duration(b.opts.rounds))
 	if err != nil {
 		return err
@@ -334,6 +397,9 @@ func (b *bench) rotationRounds(ctx context.Context, r *report) error {
 	for _, res := range results {
 		r.httpOverLimit = appendPair(r.httpOverLimit, res.workers, pair{of: res.cells[cellRefreshHTTP], over: res.cells[cellLimit]})
 		r.serviceOverLimit = appendPair(r.serviceOverLimit, res.workers, pair{of: res.cells[cellService], over: res.cells[cellLimit]})
+		if b.pooled != nil {
+			r.pooledOverDirect = appendPair(r.pooledOverDirect, res.workers, pair{of: res.cells[cellRefreshPooled], over: res.cells[cellRefreshHTTP]})
+		}
 	}
 	return nil
 }
@@ -387,11 +453,17 @@ func (b *bench) runCell(ctx context.Context, name string, workers int, d time.Du
 		return b.warmThenDrive(ctx, name, workers, d, nil, b.limitOp()), nil
 	case cellService:
 		return b.warmThenDrive(ctx, name, workers, d, nil, b.serviceOp()), nil
-	case cellMeCached:
-		do, warmupErrors := b.meCachedOp(ctx, workers)
-		c := b.warmThenDrive(ctx, name, workers, d, b.main.server, do)
+	case cellMeCached, cellMePooled:
+		inst := b.main
+		if name == cellMePooled {
+			inst = b.pooled
+		}
+		do, warmupErrors := b.meCachedOp(ctx, inst, workers)
+		c := b.warmThenDrive(ctx, name, workers, d, inst.server, do)
 		c.warmupErrors += warmupErrors
 		return c, nil
+	case cellRefreshPooled:
+		return b.warmThenDrive(ctx, name, workers, d, b.pooled.server, b.refreshOp(b.pooled)), nil
 	case cellMeCold:
 		do, err := b.meColdOp(ctx, workers)
 		if err != nil {

@@ -20,7 +20,8 @@ import (
 
 // Config is Gatehouse's whole configuration, loaded once from the environment and flags.
 type Config struct {
-	DatabaseURL         string
+	DatabaseURL         string // with GATEHOUSE_PG_STATEMENTS applied (models.WithStatements)
+	ListenDatabaseURL   string // the revocation feed's LISTEN connection: DatabaseURL unless set
 	Addr                string
 	MetricsAddr         string // "" serves /metrics on Addr
 	BaseURL             *url.URL
@@ -66,6 +67,25 @@ var settings = []setting{
 		_, _, err := models.ParseDatabaseURL(v)
 		c.DatabaseURL = v
 		return err
+	}},
+	{"GATEHOUSE_PG_STATEMENTS", "pg-statements", "", "how statements reach PostgreSQL: cache (prepared once per connection, the fastest), describe, exec or simple; behind PgBouncer in transaction mode use exec (README: Behind PgBouncer); empty: DATABASE_URL's default_query_exec_mode, else cache", func(c *Config, v string) error {
+		u, err := models.WithStatements(c.DatabaseURL, v)
+		c.DatabaseURL = u
+		return err
+	}},
+	{"GATEHOUSE_LISTEN_DATABASE_URL", "listen-database-url", "", "a postgres:// URL that reaches PostgreSQL directly (not through PgBouncer in transaction mode), for the revocation feed's LISTEN; empty: DATABASE_URL", func(c *Config, v string) error {
+		if v == "" {
+			c.ListenDatabaseURL = c.DatabaseURL
+			return nil
+		}
+		if dialect, _, err := models.ParseDatabaseURL(v); err != nil || dialect != models.Postgres {
+			return fmt.Errorf("it must be a postgres:// URL")
+		}
+		if dialect, _, _ := models.ParseDatabaseURL(c.DatabaseURL); dialect != models.Postgres {
+			return fmt.Errorf("it is for PostgreSQL, and DATABASE_URL is not a postgres:// URL")
+		}
+		c.ListenDatabaseURL = v
+		return nil
 	}},
 	{"GATEHOUSE_ADDR", "addr", "127.0.0.1:8080", "where serve listens (host:port)", func(c *Config, v string) error {
 		if _, port, err := splitHostPort(v); err != nil || port == "" {

@@ -25,12 +25,16 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		return keysRewrap(ctx, args[1:], getenv, stdout, stderr)
 	}
 	fs, values := newFlagSet("keys rotate", "Adds a new signing key. With keys in PostgreSQL (GATEHOUSE_MASTER_KEY) every instance loads it at once and it signs from a minute later, by when all have it; with a key directory it is current on every instance sharing the directory within 30 s. Keys whose tokens have all expired (their successor active for longer than the access lifetime) are deleted.")
+	activateAfter := fs.Duration("activate-after", auth.KeyActivationDelay, "with keys in PostgreSQL: how long the new key is published before it signs (every instance must have loaded it by then)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(fs, err, stdout)
 	}
 	cfg, err := loadConfig(fs, values, getenv)
 	if err != nil {
 		return err
+	}
+	if *activateAfter < 0 {
+		return fmt.Errorf("%w: --activate-after must not be negative", errUsage)
 	}
 	now := time.Now()
 	// A key stays published for one access lifetime after its successor became active (plus a
@@ -46,7 +50,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		if err != nil {
 			return err
 		}
-		kid, err := auth.AddDatabaseSigningKey(ctx, a.store, master, rand.Reader, now, now.Add(auth.KeyActivationDelay))
+		kid, err := auth.AddDatabaseSigningKey(ctx, a.store, master, rand.Reader, now, now.Add(*activateAfter))
 		if err != nil {
 			return err
 		}
@@ -55,7 +59,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 		fmt.Fprintf(stdout, "new signing key %s is published on every instance and signs from %s; retired %d old keys\n",
-			kid, now.Add(auth.KeyActivationDelay).UTC().Format(time.RFC3339), len(retired))
+			kid, now.Add(*activateAfter).UTC().Format(time.RFC3339), len(retired))
 		return nil
 	}
 	if _, err := auth.OpenKeyRing(cfg.KeyDir, rand.Reader, now); err != nil {

@@ -99,7 +99,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	obs.cache = revocation.New(a.store, time.Minute)
 	a.auth.SetAccessStates(obs.cache)
 	if a.store.Dialect() == models.Postgres {
-		go obs.cache.ListenPostgres(ctx, cfg.DatabaseURL, a.log)
+		go obs.cache.ListenPostgres(ctx, cfg.ListenDatabaseURL, a.log)
 	} else {
 		go obs.cache.WatchSQLite(ctx, a.store, 20*time.Millisecond, a.log)
 	}
@@ -146,7 +146,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	go every(ctx, 30*time.Second, a.reloadKeys)
 	if keysInDatabase(cfg) {
-		go followKeyChanges(ctx, cfg.DatabaseURL, a.reloadKeys, a.log)
+		go followKeyChanges(ctx, cfg.ListenDatabaseURL, a.reloadKeys, a.log) // direct, not through PgBouncer
 	}
 
 	listenErr := make(chan error, 2)

@@ -105,13 +105,9 @@ func (s *Service) verificationKey(t *jwt.Token) (any, error) {
 	if key, ok := s.keys.Lookup(kid); ok {
 		return key.Public, nil
 	}
-	// A key added by another instance or by `gatehouse keys rotate`: look once more on disk.
-	if s.reloadKeysAllowed() {
-		if err := s.keys.Reload(); err == nil {
-			if key, ok := s.keys.Lookup(kid); ok {
-				return key.Public, nil
-			}
-		}
+	// A key added by another instance or by `gatehouse keys rotate`: load the keys once more.
+	if key, ok := s.reloadForKey(kid); ok {
+		return key.Public, nil
 	}
 	return nil, ErrInvalidToken
 }

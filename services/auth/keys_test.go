@@ -4,8 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,4 +100,42 @@ func mustPasswords(t *testing.T) *auth.Passwords {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestBurstOfTokensOfANewKey: an instance that has not loaded a rotated key yet meets a burst of
+// tokens signed with it (found by the three-instance test): every one verifies, the callers
+// queueing behind one reload instead of being refused while it runs.
+func TestBurstOfTokensOfANewKey(t *testing.T) {
+	db := testdb.SQLite(t)
+	c := clock.NewManual(time.Now().UTC())
+	dir := t.TempDir()
+	a := newEnv(t, db)
+	a.svc, a.clock = newService(t, db, c, dir), c
+	b := newService(t, db, c, dir)
+	a.user(t, "ann@example.com")
+	if _, err := auth.AddSigningKey(dir, rand.Reader, c.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a.svc = auth.New(testConfig, auth.Deps{Store: db.Store, Keys: mustKeys(t, dir), Passwords: mustPasswords(t), Now: c.Now})
+	var tokens []string
+	for i := range 12 {
+		tokens = append(tokens, a.signIn(t, "ann@example.com", fmt.Sprintf("device-%02d", i)).AccessToken)
+	}
+	var wg sync.WaitGroup
+	var refused atomic.Int32
+	for range 4 {
+		for _, token := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := b.Verify(a.ctx, token); err != nil {
+					refused.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := refused.Load(); n != 0 {
+		t.Fatalf("%d of %d verifications of the new key's tokens refused", n, 4*len(tokens))
+	}
 }

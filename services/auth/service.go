@@ -129,15 +129,26 @@ func (s *Service) newID() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-func (s *Service) reloadKeysAllowed() bool {
+// reloadForKey reloads the key ring for a key id it does not know. Callers queue behind one
+// reload and look again once it is done, so that a burst of tokens signed with a new key all find
+// it; an id still unknown reloads at most once a second (garbage ids cannot make every request
+// read the keys).
+func (s *Service) reloadForKey(kid string) (*SigningKey, bool) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	if key, ok := s.keys.Lookup(kid); ok { // loaded by the reload this caller waited for
+		return key, true
+	}
 	now := time.Now()
 	if now.Sub(s.lastReload) < time.Second {
-		return false
+		return nil, false
 	}
 	s.lastReload = now
-	return true
+	if err := s.keys.Reload(); err != nil {
+		s.log.Warn("reload signing keys failed", "error", err)
+		return nil, false
+	}
+	return s.keys.Lookup(kid)
 }
 
 // Wait returns once the writes the service does after answering (failed sign-in events) are done.

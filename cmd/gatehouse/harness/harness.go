@@ -3,7 +3,9 @@
 // tools such as the bench. It is the one place that builds ./cmd/gatehouse (once per process),
 // serves it on a free loopback port with a fresh database and key directory, waits until a path
 // answers 200, keeps the process's output for assertions and failure reports, runs CLI commands
-// next to it, and stops it with SIGTERM (or SIGKILL when asked), reporting the exit status.
+// next to it, and stops it with SIGTERM (or SIGKILL when asked), reporting the exit status. For
+// a deployment behind PgBouncer it also makes a database with roles of its own (CreateDatabase)
+// and runs pgbouncer in front of it with docs/deploy/pgbouncer.ini (StartPgBouncer).
 //
 //	srv, err := harness.Start(ctx, harness.Config{Dir: t.TempDir()})  // SQLite, /readyz is 200
 //	res, err := srv.Run(ctx, password+"\n", "user", "create", "--email", e, "--password-stdin")
