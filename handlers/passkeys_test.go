@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"gatehouse/services/auth/passkeytest"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,14 +22,14 @@ import (
 
 // Passkeys through the real app: the options routes answer JSON to the page's script, and the
 // answers come back as ordinary forms, answered with redirects and pages. The test plays the
-// browser and its authenticator (softAuthenticator). WebAuthn refuses IP addresses, so the
+// browser and its authenticator (passkeytest.Authenticator). WebAuthn refuses IP addresses, so the
 // portal's base URL is on localhost while the test's client talks to 127.0.0.1.
 
 // newPasskeyServer is a test server whose base URL names localhost, and the person's authenticator.
-func newPasskeyServer(t *testing.T, db *testdb.DB, opts ...serverOption) (*testServer, *softAuthenticator) {
+func newPasskeyServer(t *testing.T, db *testdb.DB, opts ...serverOption) (*testServer, *passkeytest.Authenticator) {
 	t.Helper()
 	ts := newTestServerWithAuth(t, db, func(c *auth.Config) { c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1) }, opts...)
-	return ts, &softAuthenticator{Origin: strings.Replace(ts.URL, "127.0.0.1", "localhost", 1), RPID: "localhost"}
+	return ts, &passkeytest.Authenticator{Origin: strings.Replace(ts.URL, "127.0.0.1", "localhost", 1), RPID: "localhost"}
 }
 
 // ceremony asks an options route for a ceremony, as passkeys.js does: a form POST with the CSRF
@@ -50,7 +51,7 @@ func (c *client) ceremony(path string, form url.Values) (string, []byte) {
 }
 
 // addPasskey adds a passkey named name on the security page and returns it with the answer page.
-func (c *client) addPasskey(t *testing.T, key *softAuthenticator, name string) (*softCredential, *response) {
+func (c *client) addPasskey(t *testing.T, key *passkeytest.Authenticator, name string) (*passkeytest.Credential, *response) {
 	t.Helper()
 	expectPage(t, c.get("/account/security"), http.StatusOK, "Sign-in security")
 	id, options := c.ceremony("/account/security/passkeys/options", url.Values{"name": {name}})
@@ -103,7 +104,7 @@ func (ts *testServer) passkeyState(t *testing.T) string {
 }
 
 // storedCounter is the signature counter the server holds for a passkey.
-func (ts *testServer) storedCounter(t *testing.T, cred *softCredential) uint32 {
+func (ts *testServer) storedCounter(t *testing.T, cred *passkeytest.Credential) uint32 {
 	t.Helper()
 	var stored struct {
 		Authenticator struct {
@@ -218,12 +219,12 @@ func TestPasskeyPagesSecondStep(t *testing.T) {
 			answer func(t *testing.T, options []byte) []byte
 		}{
 			{"wrong origin", func(t *testing.T, o []byte) []byte {
-				return (&softAuthenticator{Origin: "http://localhost:1", RPID: "localhost"}).Get(t, o, cred)
+				return (&passkeytest.Authenticator{Origin: "http://localhost:1", RPID: "localhost"}).Get(t, o, cred)
 			}},
 			{"wrong RP ID hash", func(t *testing.T, o []byte) []byte {
-				return (&softAuthenticator{Origin: key.Origin, RPID: "evil.example"}).Get(t, o, cred)
+				return (&passkeytest.Authenticator{Origin: key.Origin, RPID: "evil.example"}).Get(t, o, cred)
 			}},
-			{"wrong challenge", func(t *testing.T, o []byte) []byte { return key.Get(t, withChallenge(t, o), cred) }},
+			{"wrong challenge", func(t *testing.T, o []byte) []byte { return key.Get(t, passkeytest.WithChallenge(t, o), cred) }},
 			{"malformed", func(t *testing.T, o []byte) []byte { return []byte(`{"id":`) }},
 		}
 		for _, tc := range refusals {
@@ -273,12 +274,12 @@ func TestPasskeyPagesReauthentication(t *testing.T) {
 			answer func(t *testing.T, options []byte) []byte
 		}{
 			{"wrong origin", func(t *testing.T, o []byte) []byte {
-				return (&softAuthenticator{Origin: "https://" + strings.TrimPrefix(key.Origin, "http://"), RPID: "localhost"}).Get(t, o, cred)
+				return (&passkeytest.Authenticator{Origin: "https://" + strings.TrimPrefix(key.Origin, "http://"), RPID: "localhost"}).Get(t, o, cred)
 			}},
 			{"wrong RP ID hash", func(t *testing.T, o []byte) []byte {
-				return (&softAuthenticator{Origin: key.Origin, RPID: "127.0.0.1"}).Get(t, o, cred)
+				return (&passkeytest.Authenticator{Origin: key.Origin, RPID: "127.0.0.1"}).Get(t, o, cred)
 			}},
-			{"wrong challenge", func(t *testing.T, o []byte) []byte { return key.Get(t, withChallenge(t, o), cred) }},
+			{"wrong challenge", func(t *testing.T, o []byte) []byte { return key.Get(t, passkeytest.WithChallenge(t, o), cred) }},
 			{"a replayed signature counter", func(t *testing.T, o []byte) []byte {
 				cred.Counter = ts.storedCounter(t, cred) - 1 // signs the counter the server holds
 				return key.Get(t, o, cred)
@@ -368,12 +369,14 @@ func TestPasskeyPagesSignInRefusals(t *testing.T) {
 			answer func(t *testing.T, options []byte) (ceremony string, credential []byte)
 		}{
 			{"wrong origin", func(t *testing.T, o []byte) (string, []byte) {
-				return "", (&softAuthenticator{Origin: "http://evil.example", RPID: "localhost"}).Get(t, o, annKey)
+				return "", (&passkeytest.Authenticator{Origin: "http://evil.example", RPID: "localhost"}).Get(t, o, annKey)
 			}},
 			{"wrong RP ID hash", func(t *testing.T, o []byte) (string, []byte) {
-				return "", (&softAuthenticator{Origin: key.Origin, RPID: "evil.example"}).Get(t, o, annKey)
+				return "", (&passkeytest.Authenticator{Origin: key.Origin, RPID: "evil.example"}).Get(t, o, annKey)
 			}},
-			{"wrong challenge", func(t *testing.T, o []byte) (string, []byte) { return "", key.Get(t, withChallenge(t, o), annKey) }},
+			{"wrong challenge", func(t *testing.T, o []byte) (string, []byte) {
+				return "", key.Get(t, passkeytest.WithChallenge(t, o), annKey)
+			}},
 			{"a used ceremony", func(t *testing.T, o []byte) (string, []byte) { return usedID, key.Get(t, usedOptions, annKey) }},
 			{"a forged ceremony", func(t *testing.T, o []byte) (string, []byte) { return "ghc_forged", key.Get(t, o, annKey) }},
 			{"a replayed signature counter", func(t *testing.T, o []byte) (string, []byte) {
@@ -447,18 +450,18 @@ func TestPasskeyPagesRegistrationRefusals(t *testing.T) {
 			nameSent string
 		}{
 			{"the same credential twice", func(t *testing.T, o []byte) []byte {
-				return key.Attest(t, o, &softCredential{ID: annKey.ID, Key: annKey.Key})
+				return key.Attest(t, o, &passkeytest.Credential{ID: annKey.ID, Key: annKey.Key})
 			}, "passkey", "That passkey is registered already.", "Again"},
 			{"wrong origin", func(t *testing.T, o []byte) []byte {
-				a, _ := (&softAuthenticator{Origin: "http://evil.example", RPID: "localhost"}).Create(t, o)
+				a, _ := (&passkeytest.Authenticator{Origin: "http://evil.example", RPID: "localhost"}).Create(t, o)
 				return a
 			}, "passkey", "Your browser's answer did not verify, so no passkey was added. Try again.", "Key"},
 			{"wrong RP ID hash", func(t *testing.T, o []byte) []byte {
-				a, _ := (&softAuthenticator{Origin: key.Origin, RPID: "evil.example"}).Create(t, o)
+				a, _ := (&passkeytest.Authenticator{Origin: key.Origin, RPID: "evil.example"}).Create(t, o)
 				return a
 			}, "passkey", "Your browser's answer did not verify, so no passkey was added. Try again.", "Key"},
 			{"wrong challenge", func(t *testing.T, o []byte) []byte {
-				a, _ := key.Create(t, withChallenge(t, o))
+				a, _ := key.Create(t, passkeytest.WithChallenge(t, o))
 				return a
 			}, "passkey", "Your browser's answer did not verify, so no passkey was added. Try again.", "Key"},
 			{"malformed", func(t *testing.T, o []byte) []byte { return []byte("\x00\xff not json") },

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gatehouse/services/auth/passkeytest"
 	"slices"
 	"strings"
 	"testing"
@@ -26,9 +27,9 @@ const passkeyOrigin = "http://localhost:8080"
 // address), and the person's authenticator.
 type passkeyEnv struct {
 	*env
-	key     *softAuthenticator
-	devices int                        // sign-ins so far, each on its own device
-	keys    map[string]*softCredential // email → the first passkey registered, for the second step
+	key     *passkeytest.Authenticator
+	devices int                                // sign-ins so far, each on its own device
+	keys    map[string]*passkeytest.Credential // email → the first passkey registered, for the second step
 }
 
 func newPasskeyEnv(t *testing.T, db *testdb.DB) *passkeyEnv {
@@ -46,7 +47,7 @@ func newPasskeyEnv(t *testing.T, db *testdb.DB) *passkeyEnv {
 	cfg.Issuer = passkeyOrigin
 	svc := auth.New(cfg, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now})
 	e := &env{db: db, svc: svc, clock: c, ctx: t.Context()}
-	return &passkeyEnv{env: e, key: &softAuthenticator{Origin: passkeyOrigin, RPID: "localhost"}, keys: map[string]*softCredential{}}
+	return &passkeyEnv{env: e, key: &passkeytest.Authenticator{Origin: passkeyOrigin, RPID: "localhost"}, keys: map[string]*passkeytest.Credential{}}
 }
 
 var passkeyClient = auth.Client{DeviceID: "passkey-device", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0", IP: "192.0.2.9"}
@@ -79,7 +80,7 @@ func (e *passkeyEnv) principal(t *testing.T, email string) *auth.Principal {
 }
 
 // storedCounter is the signature counter the server holds for a passkey.
-func (e *passkeyEnv) storedCounter(t *testing.T, cred *softCredential) uint32 {
+func (e *passkeyEnv) storedCounter(t *testing.T, cred *passkeytest.Credential) uint32 {
 	t.Helper()
 	f, err := e.db.Store.FactorByCredentialID(e.ctx, cred.ID)
 	if err != nil {
@@ -97,7 +98,7 @@ func (e *passkeyEnv) storedCounter(t *testing.T, cred *softCredential) uint32 {
 }
 
 // register adds a new passkey named name to p's account and returns it with the recovery codes.
-func (e *passkeyEnv) register(t *testing.T, p *auth.Principal, name string) (*softCredential, []string) {
+func (e *passkeyEnv) register(t *testing.T, p *auth.Principal, name string) (*passkeytest.Credential, []string) {
 	t.Helper()
 	ceremony, err := e.svc.BeginPasskeyRegistration(e.ctx, p, name)
 	if err != nil {
@@ -415,27 +416,27 @@ func TestPasskeyRegistrationRefusals(t *testing.T) {
 		}{
 			{"the same credential id twice", func(t *testing.T) (*auth.Principal, string, []byte) {
 				c := begin(t, ann)
-				return ann, c.ID, e.key.Attest(t, c.Options, &softCredential{ID: annKey.ID, Key: annKey.Key})
+				return ann, c.ID, e.key.Attest(t, c.Options, &passkeytest.Credential{ID: annKey.ID, Key: annKey.Key})
 			}, auth.ErrPasskeyRefused},
 			{"another user's credential id", func(t *testing.T) (*auth.Principal, string, []byte) {
 				c := begin(t, bob)
-				return bob, c.ID, e.key.Attest(t, c.Options, &softCredential{ID: annKey.ID, Key: annKey.Key})
+				return bob, c.ID, e.key.Attest(t, c.Options, &passkeytest.Credential{ID: annKey.ID, Key: annKey.Key})
 			}, auth.ErrPasskeyRefused},
 			{"wrong origin", func(t *testing.T) (*auth.Principal, string, []byte) {
 				c := begin(t, ann)
-				evil := &softAuthenticator{Origin: "http://evil.example:8080", RPID: "localhost"}
+				evil := &passkeytest.Authenticator{Origin: "http://evil.example:8080", RPID: "localhost"}
 				a, _ := evil.Create(t, c.Options)
 				return ann, c.ID, a
 			}, auth.ErrPasskeyRefused},
 			{"wrong RP ID hash", func(t *testing.T) (*auth.Principal, string, []byte) {
 				c := begin(t, ann)
-				evil := &softAuthenticator{Origin: passkeyOrigin, RPID: "evil.example"}
+				evil := &passkeytest.Authenticator{Origin: passkeyOrigin, RPID: "evil.example"}
 				a, _ := evil.Create(t, c.Options)
 				return ann, c.ID, a
 			}, auth.ErrPasskeyRefused},
 			{"wrong challenge", func(t *testing.T) (*auth.Principal, string, []byte) {
 				c := begin(t, ann)
-				a, _ := e.key.Create(t, withChallenge(t, c.Options))
+				a, _ := e.key.Create(t, passkeytest.WithChallenge(t, c.Options))
 				return ann, c.ID, a
 			}, auth.ErrPasskeyRefused},
 			{"another session's ceremony", func(t *testing.T) (*auth.Principal, string, []byte) {
@@ -511,7 +512,7 @@ func TestPasskeySignInRefusals(t *testing.T) {
 		annKey, _ := e.register(t, e.principal(t, "ann@example.com"), "Laptop")
 		bobKey, _ := e.register(t, e.principal(t, "bob@example.com"), "Phone")
 		// One sign-in each, so that each counter is past zero.
-		for _, k := range []*softCredential{annKey, bobKey} {
+		for _, k := range []*passkeytest.Credential{annKey, bobKey} {
 			c := e.beginLogin(t)
 			if _, err := e.svc.SignInWithPasskey(e.ctx, c.ID, e.key.Get(t, c.Options, k), passkeyClient); err != nil {
 				t.Fatal(err)
@@ -524,17 +525,17 @@ func TestPasskeySignInRefusals(t *testing.T) {
 		}{
 			{"wrong origin", func(t *testing.T) (string, []byte) {
 				c := e.beginLogin(t)
-				evil := &softAuthenticator{Origin: "http://evil.example:8080", RPID: "localhost"}
+				evil := &passkeytest.Authenticator{Origin: "http://evil.example:8080", RPID: "localhost"}
 				return c.ID, evil.Get(t, c.Options, annKey)
 			}},
 			{"wrong RP ID hash", func(t *testing.T) (string, []byte) {
 				c := e.beginLogin(t)
-				evil := &softAuthenticator{Origin: passkeyOrigin, RPID: "evil.example"}
+				evil := &passkeytest.Authenticator{Origin: passkeyOrigin, RPID: "evil.example"}
 				return c.ID, evil.Get(t, c.Options, annKey)
 			}},
 			{"wrong challenge", func(t *testing.T) (string, []byte) {
 				c := e.beginLogin(t)
-				return c.ID, e.key.Get(t, withChallenge(t, c.Options), annKey)
+				return c.ID, e.key.Get(t, passkeytest.WithChallenge(t, c.Options), annKey)
 			}},
 			{"a ceremony never begun", func(t *testing.T) (string, []byte) {
 				c := e.beginLogin(t)
@@ -674,12 +675,12 @@ func TestPasskeySecondStepRefusals(t *testing.T) {
 			answer func(t *testing.T, options []byte) []byte
 		}{
 			{"wrong origin", func(t *testing.T, o []byte) []byte {
-				return (&softAuthenticator{Origin: "https://localhost:8080", RPID: "localhost"}).Get(t, o, annKey)
+				return (&passkeytest.Authenticator{Origin: "https://localhost:8080", RPID: "localhost"}).Get(t, o, annKey)
 			}},
 			{"wrong RP ID hash", func(t *testing.T, o []byte) []byte {
-				return (&softAuthenticator{Origin: passkeyOrigin, RPID: "localhost.evil.example"}).Get(t, o, annKey)
+				return (&passkeytest.Authenticator{Origin: passkeyOrigin, RPID: "localhost.evil.example"}).Get(t, o, annKey)
 			}},
-			{"wrong challenge", func(t *testing.T, o []byte) []byte { return e.key.Get(t, withChallenge(t, o), annKey) }},
+			{"wrong challenge", func(t *testing.T, o []byte) []byte { return e.key.Get(t, passkeytest.WithChallenge(t, o), annKey) }},
 			{"another user's credential", func(t *testing.T, o []byte) []byte { return e.key.Get(t, o, bobKey) }},
 			{"another user's credential under Ann's user handle", func(t *testing.T, o []byte) []byte {
 				forged := *bobKey
@@ -702,7 +703,7 @@ func TestPasskeySecondStepRefusals(t *testing.T) {
 					t.Fatalf("a refused second step changed the state:\n%s\nwant\n%s", after, before)
 				}
 				// The refusal counts against the sign-in like a wrong code, and the owner sees it.
-				events, err := e.svc.Events(e.ctx, annKey.userID(), 1)
+				events, err := e.svc.Events(e.ctx, string(annKey.UserHandle), 1)
 				if err != nil || len(events) != 1 || events[0].Kind != auth.EventSecondFactorFailed {
 					t.Fatalf("latest event %+v, %v; want second_factor_failed", events, err)
 				}
@@ -807,15 +808,15 @@ func TestPasskeyReauthRefusals(t *testing.T) {
 		}{
 			{"wrong origin", func(t *testing.T) (string, []byte) {
 				c := begin(t, ann)
-				return c.ID, (&softAuthenticator{Origin: "http://localhost:9999", RPID: "localhost"}).Get(t, c.Options, annKey)
+				return c.ID, (&passkeytest.Authenticator{Origin: "http://localhost:9999", RPID: "localhost"}).Get(t, c.Options, annKey)
 			}},
 			{"wrong RP ID hash", func(t *testing.T) (string, []byte) {
 				c := begin(t, ann)
-				return c.ID, (&softAuthenticator{Origin: passkeyOrigin, RPID: "example.com"}).Get(t, c.Options, annKey)
+				return c.ID, (&passkeytest.Authenticator{Origin: passkeyOrigin, RPID: "example.com"}).Get(t, c.Options, annKey)
 			}},
 			{"wrong challenge", func(t *testing.T) (string, []byte) {
 				c := begin(t, ann)
-				return c.ID, e.key.Get(t, withChallenge(t, c.Options), annKey)
+				return c.ID, e.key.Get(t, passkeytest.WithChallenge(t, c.Options), annKey)
 			}},
 			{"another user's credential", func(t *testing.T) (string, []byte) {
 				c := begin(t, ann)
@@ -907,9 +908,6 @@ func TestPasskeysNeedAHostName(t *testing.T) {
 	}
 }
 
-// userID is the account a credential was registered to (its user handle).
-func (c *softCredential) userID() string { return string(c.UserHandle) }
-
 func TestPasskeySignInWaitsForAVerifiedAddress(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		e := newPasskeyEnv(t, db)
@@ -937,3 +935,5 @@ func TestPasskeySignInWaitsForAVerifiedAddress(t *testing.T) {
 		}
 	})
 }
+
+var b64 = base64.RawURLEncoding

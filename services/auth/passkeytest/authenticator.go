@@ -1,4 +1,6 @@
-package handlers_test
+// Package passkeytest is a passkey authenticator in software for tests: the handlers' and the
+// service's passkey tests share it (test files cannot be imported across packages).
+package passkeytest
 
 import (
 	"crypto/ecdsa"
@@ -13,18 +15,18 @@ import (
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 )
 
-// softAuthenticator is a passkey authenticator in software, and the browser around it: it makes
+// Authenticator is a passkey authenticator in software, and the browser around it: it makes
 // ES256 discoverable credentials with attestation "none", keeps each one's user handle and
 // signature counter, and answers the options a ceremony sends as a browser would (the JSON that
 // passkeys.js posts). Origin and RPID are what it puts in clientDataJSON and hashes into the
 // authenticator data; a test changes them, or a credential's counter, to forge a bad answer.
-type softAuthenticator struct {
+type Authenticator struct {
 	Origin string
 	RPID   string
 }
 
-// softCredential is one passkey the authenticator keeps.
-type softCredential struct {
+// Credential is one passkey the authenticator keeps.
+type Credential struct {
 	ID         []byte
 	Key        *ecdsa.PrivateKey
 	UserHandle []byte
@@ -52,7 +54,7 @@ type requestOptions struct {
 }
 
 // Create makes a new passkey for the options of a registration ceremony and answers with it.
-func (a *softAuthenticator) Create(t testing.TB, options []byte) ([]byte, *softCredential) {
+func (a *Authenticator) Create(t testing.TB, options []byte) ([]byte, *Credential) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -62,13 +64,13 @@ func (a *softAuthenticator) Create(t testing.TB, options []byte) ([]byte, *softC
 	if _, err := rand.Read(id); err != nil {
 		t.Fatal(err)
 	}
-	cred := &softCredential{ID: id, Key: key}
+	cred := &Credential{ID: id, Key: key}
 	return a.Attest(t, options, cred), cred
 }
 
 // Attest answers the options of a registration ceremony with cred (a new passkey, or one
 // registered already, to try registering it twice). It takes the user handle the options name.
-func (a *softAuthenticator) Attest(t testing.TB, options []byte, cred *softCredential) []byte {
+func (a *Authenticator) Attest(t testing.TB, options []byte, cred *Credential) []byte {
 	t.Helper()
 	var o creationOptions
 	if err := json.Unmarshal(options, &o); err != nil {
@@ -115,7 +117,7 @@ func (a *softAuthenticator) Attest(t testing.TB, options []byte, cred *softCrede
 
 // Get answers the options of a sign-in or confirmation ceremony with cred: it signs the next
 // counter over the authenticator data and the client data, as an authenticator does.
-func (a *softAuthenticator) Get(t testing.TB, options []byte, cred *softCredential) []byte {
+func (a *Authenticator) Get(t testing.TB, options []byte, cred *Credential) []byte {
 	t.Helper()
 	var o requestOptions
 	if err := json.Unmarshal(options, &o); err != nil {
@@ -147,19 +149,19 @@ func (a *softAuthenticator) Get(t testing.TB, options []byte, cred *softCredenti
 	return body
 }
 
-func (a *softAuthenticator) authData(flags byte, counter uint32) []byte {
+func (a *Authenticator) authData(flags byte, counter uint32) []byte {
 	rpHash := sha256.Sum256([]byte(a.RPID))
 	data := append(rpHash[:], flags)
 	return binary.BigEndian.AppendUint32(data, counter)
 }
 
-func (a *softAuthenticator) clientData(kind, challenge string) []byte {
+func (a *Authenticator) clientData(kind, challenge string) []byte {
 	data, _ := json.Marshal(map[string]any{"type": kind, "challenge": challenge, "origin": a.Origin, "crossOrigin": false})
 	return data
 }
 
-// withChallenge is options with their challenge replaced: an answer to a ceremony never begun.
-func withChallenge(t testing.TB, options []byte) []byte {
+// WithChallenge is options with their challenge replaced: an answer to a ceremony never begun.
+func WithChallenge(t testing.TB, options []byte) []byte {
 	t.Helper()
 	var o map[string]any
 	if err := json.Unmarshal(options, &o); err != nil {
