@@ -286,15 +286,18 @@ func (s *Service) KnownDeviceOf(ctx context.Context, rawEmail, deviceID string) 
 		return false, nil
 	}
 	user, err := s.store.UserByEmail(ctx, email)
-	if errors.Is(err, models.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return false, fmt.Errorf("find user: %w", err)
 	}
-	known, err := s.store.KnownDevice(ctx, user.ID, deviceID)
+	// An unknown address asks about the device too (for no one), so that the two queries of a
+	// known one do not tell the addresses apart by timing.
+	userID := ""
+	if err == nil {
+		userID = user.ID
+	}
+	known, err := s.store.KnownDevice(ctx, userID, deviceID)
 	if err != nil {
 		return false, fmt.Errorf("known device: %w", err)
 	}
-	return known, nil
+	return known && userID != "", nil
 }
