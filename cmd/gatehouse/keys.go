@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"gatehouse/models"
 	"gatehouse/services/auth"
 )
 
@@ -80,37 +81,27 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 // keysImport moves a key directory into PostgreSQL: its server secret (refresh and CSRF tokens
 // issued before keep working) and its signing keys, sealed under the master key.
 func keysImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("keys import", "Moves the signing keys and the server secret of GATEHOUSE_KEY_DIR into PostgreSQL, sealed under GATEHOUSE_MASTER_KEY: tokens issued before keep working. Run it once, before starting instances with the master key; the directory can then be deleted.")
-	if err := fs.Parse(args); err != nil {
-		return usageError(fs, err, stdout)
-	}
-	cfg, err := loadConfig(fs, values, getenv)
-	if err != nil {
-		return err
-	}
-	if !keysInDatabase(cfg) {
-		return fmt.Errorf("%w: keys import needs a postgres:// DATABASE_URL and GATEHOUSE_MASTER_KEY", errUsage)
-	}
-	master, err := auth.ParseMasterKeys(cfg.MasterKey)
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	n, err := auth.ImportKeyDirectory(ctx, store, master, rand.Reader, cfg.KeyDir)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "imported the server secret and %d signing keys from %s into the database\n", n, cfg.KeyDir)
-	return nil
+	return databaseKeysCommand(ctx, args, getenv, stdout, "import", "Moves the signing keys and the server secret of GATEHOUSE_KEY_DIR into PostgreSQL, sealed under GATEHOUSE_MASTER_KEY: tokens issued before keep working. Run it once, before starting instances with the master key; the directory can then be deleted.",
+		func(store *models.Store, master *auth.MasterKeys, cfg *Config) (string, error) {
+			n, err := auth.ImportKeyDirectory(ctx, store, master, rand.Reader, cfg.KeyDir)
+			return fmt.Sprintf("imported the server secret and %d signing keys from %s into the database", n, cfg.KeyDir), err
+		})
 }
 
 // keysRewrap reseals everything under the first master key (rotating the master key).
 func keysRewrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, values := newFlagSet("keys rewrap", "Reseals the signing keys and the server secret under the first key of GATEHOUSE_MASTER_KEY. To rotate the master key: list the new key first and the old one after it (comma-separated) on every instance, run this, then drop the old key.")
+	return databaseKeysCommand(ctx, args, getenv, stdout, "rewrap", "Reseals the signing keys and the server secret under the first key of GATEHOUSE_MASTER_KEY. To rotate the master key: list the new key first and the old one after it (comma-separated) on every instance, run this, then drop the old key.",
+		func(store *models.Store, master *auth.MasterKeys, _ *Config) (string, error) {
+			n, err := auth.RewrapKeys(ctx, store, master, rand.Reader)
+			return fmt.Sprintf("resealed %d values under the first master key", n), err
+		})
+}
+
+// databaseKeysCommand is a keys command that works on keys kept in PostgreSQL: it opens the
+// database and the master keys, runs work, and prints the line it returns.
+func databaseKeysCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, name, summary string,
+	work func(store *models.Store, master *auth.MasterKeys, cfg *Config) (string, error)) error {
+	fs, values := newFlagSet("keys "+name, summary)
 	if err := fs.Parse(args); err != nil {
 		return usageError(fs, err, stdout)
 	}
@@ -119,7 +110,7 @@ func keysRewrap(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	if !keysInDatabase(cfg) {
-		return fmt.Errorf("%w: keys rewrap needs a postgres:// DATABASE_URL and GATEHOUSE_MASTER_KEY", errUsage)
+		return fmt.Errorf("%w: keys %s needs a postgres:// DATABASE_URL and GATEHOUSE_MASTER_KEY", errUsage, name)
 	}
 	master, err := auth.ParseMasterKeys(cfg.MasterKey)
 	if err != nil {
@@ -130,10 +121,10 @@ func keysRewrap(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer store.Close()
-	n, err := auth.RewrapKeys(ctx, store, master, rand.Reader)
+	done, err := work(store, master, cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "resealed %d values under the first master key\n", n)
-	return nil
+	_, err = fmt.Fprintln(stdout, done)
+	return err
 }

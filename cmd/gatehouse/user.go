@@ -86,12 +86,16 @@ func userCreate(ctx context.Context, args []string, getenv func(string) string, 
 
 func userDisable(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return userAction(ctx, args, getenv, stdout, stderr, "disable", "Disables an account and signs out every one of its devices.",
-		"disabled %s and signed out all of its devices\n", (*auth.Service).DisableUser)
+		func(svc *auth.Service, ctx context.Context, email string) (string, error) {
+			return "disabled " + email + " and signed out all of its devices", svc.DisableUser(ctx, email)
+		})
 }
 
 func userSignOut(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return userAction(ctx, args, getenv, stdout, stderr, "signout", "Signs an account out of every device without disabling it.",
-		"signed %s out of every device\n", (*auth.Service).SignOutUser)
+		func(svc *auth.Service, ctx context.Context, email string) (string, error) {
+			return "signed " + email + " out of every device", svc.SignOutUser(ctx, email)
+		})
 }
 
 // userMFA is "user mfa reset": it removes every second factor, passkey and recovery code of an
@@ -104,34 +108,18 @@ func userMFA(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return fmt.Errorf("%w: user mfa needs reset (gatehouse user mfa reset --email E)", errUsage)
 	}
-	fs, values := newFlagSet("user mfa reset", "Removes every second factor, passkey and recovery code of an account, for a person who lost their phone and their codes (verify who they are first, as at sign-up). It is recorded as a security event; the password alone signs in again.")
-	email := fs.String("email", "", "the account's email (required)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError(fs, err, stdout)
-	}
-	if *email == "" {
-		return fmt.Errorf("%w: user mfa reset needs --email", errUsage)
-	}
-	cfg, err := loadConfig(fs, values, getenv)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr, nil)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	removed, err := a.auth.ResetSecondFactors(ctx, *email)
-	if err != nil {
-		return describe(err)
-	}
-	_, err = fmt.Fprintf(stdout, "removed every second factor of %s (%d removed)\n", strings.ToLower(strings.TrimSpace(*email)), removed)
-	return err
+	return userAction(ctx, args[1:], getenv, stdout, stderr, "mfa reset",
+		"Removes every second factor, passkey and recovery code of an account, for a person who lost their phone and their codes (verify who they are first, as at sign-up). It is recorded as a security event; the password alone signs in again.",
+		func(svc *auth.Service, ctx context.Context, email string) (string, error) {
+			removed, err := svc.ResetSecondFactors(ctx, email)
+			return fmt.Sprintf("removed every second factor of %s (%d removed)", email, removed), err
+		})
 }
 
-// userAction is a user command that takes --email and applies one service method to it.
+// userAction is a user command that takes --email and applies one service method to it; the
+// method returns the line to print (given the normalised address).
 func userAction(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
-	name, summary, done string, action func(*auth.Service, context.Context, string) error) error {
+	name, summary string, action func(svc *auth.Service, ctx context.Context, email string) (string, error)) error {
 	fs, values := newFlagSet("user "+name, summary)
 	email := fs.String("email", "", "the account's email (required)")
 	if err := fs.Parse(args); err != nil {
@@ -149,11 +137,12 @@ func userAction(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer a.Close()
-	if err := action(a.auth, ctx, *email); err != nil {
+	done, err := action(a.auth, ctx, strings.ToLower(strings.TrimSpace(*email)))
+	if err != nil {
 		return describe(err)
 	}
-	fmt.Fprintf(stdout, done, strings.ToLower(strings.TrimSpace(*email)))
-	return nil
+	_, err = fmt.Fprintln(stdout, done)
+	return err
 }
 
 // describe turns domain errors into one line for people.

@@ -123,6 +123,23 @@ func loadPasskeyUser(ctx context.Context, st *models.Store, user *models.User) (
 // refused is ErrPasskeyRefused, with why for the log.
 func refused(why error) error { return fmt.Errorf("%w: %v", ErrPasskeyRefused, why) }
 
+// openSessionCeremony locks the signed-in user and finds an open ceremony of a purpose that this
+// session began (adding a passkey, confirming with one); one of another session is refused.
+func (s *Service) openSessionCeremony(ctx context.Context, tx *models.Store, p *Principal, ceremony, purpose string) (*models.User, *models.AuthChallenge, *webauthn.SessionData, error) {
+	user, err := tx.LockUser(ctx, p.UserID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("lock user: %w", err)
+	}
+	ch, session, err := s.openCeremony(ctx, tx, ceremony, purpose)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if ch.UserID == nil || *ch.UserID != p.UserID || ch.SessionID != p.SessionID {
+		return nil, nil, nil, refused(errors.New("ceremony of another session"))
+	}
+	return user, ch, session, nil
+}
+
 // openCeremony finds an open ceremony of a purpose and its WebAuthn session data; a ceremony that
 // is malformed, unknown, used, expired or of another purpose is refused.
 func (s *Service) openCeremony(ctx context.Context, st *models.Store, ceremony, purpose string) (*models.AuthChallenge, *webauthn.SessionData, error) {
@@ -263,16 +280,9 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, p *Principal, c
 	}
 	var codes []string
 	err = s.store.InTx(ctx, func(tx *models.Store) error {
-		user, err := tx.LockUser(ctx, p.UserID)
-		if err != nil {
-			return fmt.Errorf("lock user: %w", err)
-		}
-		ch, session, err := s.openCeremony(ctx, tx, ceremony, models.ChallengePasskeyRegister)
+		user, ch, session, err := s.openSessionCeremony(ctx, tx, p, ceremony, models.ChallengePasskeyRegister)
 		if err != nil {
 			return err
-		}
-		if ch.UserID == nil || *ch.UserID != p.UserID || ch.SessionID != p.SessionID {
-			return refused(errors.New("ceremony of another session"))
 		}
 		cred, err := s.relyingParty.CreateCredential(&passkeyUser{user: user}, *session, parsed)
 		if err != nil {
@@ -582,16 +592,9 @@ func (s *Service) confirmWithPasskey(ctx context.Context, p *Principal, ceremony
 		return refused(err)
 	}
 	return s.store.InTx(ctx, func(tx *models.Store) error {
-		user, err := tx.LockUser(ctx, p.UserID)
-		if err != nil {
-			return fmt.Errorf("lock user: %w", err)
-		}
-		ch, session, err := s.openCeremony(ctx, tx, ceremony, models.ChallengePasskeyReauth)
+		user, ch, session, err := s.openSessionCeremony(ctx, tx, p, ceremony, models.ChallengePasskeyReauth)
 		if err != nil {
 			return err
-		}
-		if ch.UserID == nil || *ch.UserID != p.UserID || ch.SessionID != p.SessionID {
-			return refused(errors.New("ceremony of another session"))
 		}
 		if err := s.verifyKnownUser(ctx, tx, user, session, parsed); err != nil {
 			return err
