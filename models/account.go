@@ -30,13 +30,13 @@ func (s *Store) DeletePendingMailTo(ctx context.Context, recipient string) error
 // UserSessions lists every device session of a user, revoked and expired ones included, newest first.
 func (s *Store) UserSessions(ctx context.Context, userID string) ([]DeviceSession, error) {
 	var list []DeviceSession
-	err := s.with(ctx).Where("user_id = ?", userID).Order("created_at DESC, id").Find(&list).Error
+	err := s.read(ctx).Where("user_id = ?", userID).Order("created_at DESC, id").Find(&list).Error
 	return list, translate(err)
 }
 
 // UserEvents lists every security event of a user, newest first.
 func (s *Store) UserEvents(ctx context.Context, userID string) ([]SecurityEvent, error) {
 	var events []SecurityEvent
-	err := s.with(ctx).Where("user_id = ?", userID).Order("created_at DESC, id DESC").Find(&events).Error
+	err := s.read(ctx).Where("user_id = ?", userID).Order("created_at DESC, id DESC").Find(&events).Error
 	return events, translate(err)
 }

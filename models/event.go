@@ -58,21 +58,21 @@ func (s *Store) RecordEvent(ctx context.Context, e *SecurityEvent) error {
 // RecentEvents lists a user's newest events first.
 func (s *Store) RecentEvents(ctx context.Context, userID string, limit int) ([]SecurityEvent, error) {
 	var events []SecurityEvent
-	err := s.with(ctx).Where("user_id = ?", userID).Order("created_at DESC, id DESC").Limit(limit).Find(&events).Error
+	err := s.read(ctx).Where("user_id = ?", userID).Order("created_at DESC, id DESC").Limit(limit).Find(&events).Error
 	return events, translate(err)
 }
 
 // EventsOfKind lists a user's events of one kind, oldest first (tests and audits).
 func (s *Store) EventsOfKind(ctx context.Context, userID, kind string) ([]SecurityEvent, error) {
 	var events []SecurityEvent
-	err := s.with(ctx).Where("user_id = ? AND kind = ?", userID, kind).Order("id").Find(&events).Error
+	err := s.read(ctx).Where("user_id = ? AND kind = ?", userID, kind).Order("id").Find(&events).Error
 	return events, translate(err)
 }
 
 // EventsBefore lists a user's events with an id below before (0: from the newest), newest first:
 // one page of the full history, which keyset paging keeps stable while new events arrive.
 func (s *Store) EventsBefore(ctx context.Context, userID string, before int64, limit int) ([]SecurityEvent, error) {
-	q := s.with(ctx).Where("user_id = ?", userID)
+	q := s.read(ctx).Where("user_id = ?", userID)
 	if before > 0 {
 		q = q.Where("id < ?", before)
 	}
@@ -84,6 +84,6 @@ func (s *Store) EventsBefore(ctx context.Context, userID string, before int64, l
 // SessionEvents lists the events of one of a user's sessions, newest first.
 func (s *Store) SessionEvents(ctx context.Context, userID, sessionID string, limit int) ([]SecurityEvent, error) {
 	var events []SecurityEvent
-	err := s.with(ctx).Where("user_id = ? AND session_id = ?", userID, sessionID).Order("id DESC").Limit(limit).Find(&events).Error
+	err := s.read(ctx).Where("user_id = ? AND session_id = ?", userID, sessionID).Order("id DESC").Limit(limit).Find(&events).Error
 	return events, translate(err)
 }

@@ -1,6 +1,10 @@
 package models
 
-import "context"
+import (
+	"context"
+
+	"gorm.io/gorm"
+)
 
 // Translate lets the tests in models_test classify errors that only a raw driver connection can
 // produce (SQLite's SQLITE_BUSY, a query killed under a pool), through the one classifier.
@@ -10,3 +14,6 @@ var Translate = translate
 func (s *Store) MigrateTo(ctx context.Context, last string) ([]string, error) {
 	return s.migrateTo(ctx, last)
 }
+
+// ReadConnections is the SQLite store's read-only pool.
+func ReadConnections(s *Store) *gorm.DB { return s.reads }

@@ -36,7 +36,7 @@ func (s *Store) CreateFactor(ctx context.Context, f *Factor) error {
 // Factors lists a user's confirmed factors, oldest first.
 func (s *Store) Factors(ctx context.Context, userID string) ([]Factor, error) {
 	var list []Factor
-	err := s.with(ctx).Where("user_id = ? AND confirmed_at IS NOT NULL", userID).Order("created_at, id").Find(&list).Error
+	err := s.read(ctx).Where("user_id = ? AND confirmed_at IS NOT NULL", userID).Order("created_at, id").Find(&list).Error
 	return list, translate(err)
 }
 
@@ -142,6 +142,6 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte,
 // RecoveryCodesLeft counts a user's unused recovery codes.
 func (s *Store) RecoveryCodesLeft(ctx context.Context, userID string) (int64, error) {
 	var n int64
-	err := s.with(ctx).Model(&RecoveryCode{}).Where("user_id = ? AND used_at IS NULL", userID).Count(&n).Error
+	err := s.read(ctx).Model(&RecoveryCode{}).Where("user_id = ? AND used_at IS NULL", userID).Count(&n).Error
 	return n, translate(err)
 }

@@ -75,13 +75,13 @@ func (s *Store) RememberDevice(ctx context.Context, userID, deviceID string, now
 // KnownDevice tells whether a user has signed in on a device before.
 func (s *Store) KnownDevice(ctx context.Context, userID, deviceID string) (bool, error) {
 	var n int64
-	err := s.with(ctx).Table("known_devices").Where("user_id = ? AND device_id = ?", userID, deviceID).Count(&n).Error
+	err := s.read(ctx).Table("known_devices").Where("user_id = ? AND device_id = ?", userID, deviceID).Count(&n).Error
 	return n > 0, translate(err)
 }
 
 // HasKnownDevices tells whether a user has signed in on any device before.
 func (s *Store) HasKnownDevices(ctx context.Context, userID string) (bool, error) {
 	var n int64
-	err := s.with(ctx).Table("known_devices").Where("user_id = ?", userID).Limit(1).Count(&n).Error
+	err := s.read(ctx).Table("known_devices").Where("user_id = ?", userID).Limit(1).Count(&n).Error
 	return n > 0, translate(err)
 }

@@ -15,7 +15,7 @@ import (
 // previousVersion is the schema the last release left behind; newVersions what Migrate brings.
 const previousVersion = "0002_revocation_notify"
 
-var newVersions = []string{"0003_events_per_user", "0004_outbox", "0005_account_links", "0006_second_factors", "0007_keys"}
+var newVersions = []string{"0003_events_per_user", "0004_outbox", "0005_account_links", "0006_second_factors", "0007_keys", "0008_history_trigger"}
 
 // TestMigrateKeepsEveryRow builds a database at the previous schema, fills it as a running
 // Gatehouse would have, migrates it, and checks that every row survived and the new schema works.

@@ -162,6 +162,9 @@ func (s *Store) Rotate(ctx context.Context, d *DeviceSession, p RotateParams, ex
 	}
 	d.PrevTokenHash, d.TokenHash, d.RotatedAt, d.TokenExpiresAt, d.LastUsedAt, d.LastIP, d.DeviceName =
 		p.Hash, p.SuccessorHash, &p.Now, expires, p.Now, p.IP, name
+	if s.dialect == SQLite {
+		return nil // the trigger device_sessions_record_token recorded the successor (migration 0008)
+	}
 	return s.recordToken(ctx, p.SuccessorHash, d.ID, p.Now, expires)
 }
 
@@ -211,7 +214,7 @@ func (s *Store) NamedOnDevice(ctx context.Context, userID, deviceID string) (str
 // LiveSessions lists a user's live sessions, most recently used first.
 func (s *Store) LiveSessions(ctx context.Context, userID string, now time.Time) ([]DeviceSession, error) {
 	var list []DeviceSession
-	err := s.with(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
+	err := s.read(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
 		Order("last_used_at DESC, id").Find(&list).Error
 	return list, translate(err)
 }
@@ -235,14 +238,14 @@ func (s *Store) CountUserLiveSessions(ctx context.Context, userID string, now ti
 // ErrNotFound otherwise, so that another user's session is indistinguishable from an unknown one.
 func (s *Store) LiveSessionOfUser(ctx context.Context, userID, id string, now time.Time) (*DeviceSession, error) {
 	var d DeviceSession
-	err := s.with(ctx).Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", id, userID, now).Take(&d).Error
+	err := s.read(ctx).Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", id, userID, now).Take(&d).Error
 	return &d, translate(err)
 }
 
 // SessionByID finds a session by id.
 func (s *Store) SessionByID(ctx context.Context, id string) (*DeviceSession, error) {
 	var d DeviceSession
-	err := s.with(ctx).Where("id = ?", id).Take(&d).Error
+	err := s.read(ctx).Where("id = ?", id).Take(&d).Error
 	return &d, translate(err)
 }
 
@@ -282,7 +285,7 @@ func (s *Store) AccessStateOf(ctx context.Context, sessionID string) (*AccessSta
 		ExpiresAt       time.Time
 		AuthenticatedAt time.Time
 	}
-	err := s.with(ctx).Raw(`SELECT s.user_id, u.email, u.display_name, u.token_version, u.disabled_at, u.email_verified_at, s.revoked_at, s.expires_at, s.authenticated_at
+	err := s.read(ctx).Raw(`SELECT s.user_id, u.email, u.display_name, u.token_version, u.disabled_at, u.email_verified_at, s.revoked_at, s.expires_at, s.authenticated_at
 		FROM device_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, sessionID).Scan(&row).Error
 	if err == nil && row.UserID == "" {
 		err = ErrNotFound
@@ -302,6 +305,6 @@ func (s *Store) MarkAuthenticated(ctx context.Context, id string, now time.Time)
 // CountLiveSessions counts device sessions that are neither revoked nor expired (a metric).
 func (s *Store) CountLiveSessions(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.with(ctx).Model(&DeviceSession{}).Where("revoked_at IS NULL AND expires_at > ?", time.Now().UTC()).Count(&n).Error
+	err := s.read(ctx).Model(&DeviceSession{}).Where("revoked_at IS NULL AND expires_at > ?", time.Now().UTC()).Count(&n).Error
 	return n, translate(err)
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -34,6 +35,11 @@ const (
 type Store struct {
 	db      *gorm.DB
 	dialect Dialect
+	// reads, on SQLite outside a transaction, are read-only connections beside the one writer:
+	// in WAL mode they read the last commit while the writer writes, so that page loads and
+	// access checks do not queue behind refreshes. nil on PostgreSQL (one pool does both), for
+	// an in-memory database, and inside a transaction (everything goes to the transaction).
+	reads *gorm.DB
 }
 
 // Options tune how Open connects. The zero value is right for serving.
@@ -57,31 +63,65 @@ func OpenContext(ctx context.Context, databaseURL string, opts Options) (*Store,
 	if err != nil {
 		return nil, err
 	}
-	// TranslateError stays off: translate classifies every error by the drivers' codes, including
-	// those of statements run on the pool directly and of lost connections, which GORM's
-	// translators do not see or know (errors.go).
-	cfg := &gorm.Config{
+	if dialect == Postgres {
+		db, err := openPostgres(ctx, dsn, gormConfig(), opts)
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		return &Store{db: db, dialect: dialect}, nil
+	}
+	s, err := openSQLite(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return s, nil
+}
+
+// gormConfig is GORM's configuration of one pool (gorm.Open keeps the pool in it, so each pool
+// needs its own). TranslateError stays off: translate classifies every error by the drivers'
+// codes, including those of statements run on the pool directly and of lost connections, which
+// GORM's translators do not see or know (errors.go).
+func gormConfig() *gorm.Config {
+	return &gorm.Config{
 		Logger:                 logger.Discard, // queries carry token hashes and password hashes: never log them
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
-	var db *gorm.DB
-	switch dialect {
-	case Postgres:
-		db, err = openPostgres(ctx, dsn, cfg, opts)
-	default:
-		err = restrictSQLiteFile(dsn)
-		if err == nil {
-			db, err = gorm.Open(sqlite.Open(dsn), cfg)
-		}
-		if err == nil {
-			err = limitPool(db, 1, 1)
-		}
+}
+
+// sqliteReaders is the number of read-only SQLite connections: enough for every core to read
+// while the writer writes.
+var sqliteReaders = max(4, runtime.GOMAXPROCS(0))
+
+// openSQLite opens the one writer connection (SQLite allows one writer at a time; queueing in
+// the pool is cheaper than SQLITE_BUSY) and, for a database in a file, a pool of read-only ones.
+func openSQLite(dsn string) (*Store, error) {
+	if err := restrictSQLiteFile(dsn); err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(sqlite.Open(dsn), gormConfig())
+	if err == nil {
+		err = limitPool(db, 1, 1)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, err
 	}
-	return &Store{db: db, dialect: dialect}, nil
+	s := &Store{db: db, dialect: SQLite}
+	if path, _ := sqliteFile(dsn); path == "" {
+		return s, nil // each connection to an in-memory database would see a database of its own
+	}
+	// query_only comes last, after the pragmas the writer already applied to the file (WAL is
+	// kept in the file: setting it again writes nothing).
+	reads, err := gorm.Open(sqlite.Open(dsn+"&_pragma=query_only(1)"), gormConfig())
+	if err == nil {
+		err = limitPool(reads, sqliteReaders, sqliteReaders)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("read-only connections: %w", err)
+	}
+	s.reads = reads
+	return s, nil
 }
 
 func openPostgres(ctx context.Context, dsn string, cfg *gorm.Config, opts Options) (*gorm.DB, error) {
@@ -304,13 +344,20 @@ func (s *Store) DB() *gorm.DB { return s.db }
 // SQL returns the pool, for pool statistics and closing.
 func (s *Store) SQL() (*sql.DB, error) { return s.db.DB() }
 
-// Close releases the pool.
+// Close releases the pool, and the read-only connections of SQLite.
 func (s *Store) Close() error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
+	var errs []error
+	for _, db := range []*gorm.DB{s.reads, s.db} {
+		if db == nil {
+			continue
+		}
+		sqlDB, err := db.DB()
+		if err == nil {
+			err = sqlDB.Close()
+		}
+		errs = append(errs, err)
 	}
-	return sqlDB.Close()
+	return errors.Join(errs...)
 }
 
 // Ping checks that the database answers, for /readyz.
@@ -331,6 +378,15 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 }
 
 func (s *Store) with(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// read is where a query that only reads goes: on SQLite outside a transaction, the read-only
+// connections (see Store.reads); anywhere else, where with goes.
+func (s *Store) read(ctx context.Context) *gorm.DB {
+	if s.reads != nil {
+		return s.reads.WithContext(ctx)
+	}
+	return s.with(ctx)
+}
 
 // lockClause is the row lock for reads that precede a write in the same transaction. SQLite has
 // no row locks: its IMMEDIATE transactions already hold the one write lock.

@@ -74,14 +74,14 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // UserByEmail finds a user by normalised email.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
 	var u User
-	err := s.with(ctx).Where("email = ?", email).Take(&u).Error
+	err := s.read(ctx).Where("email = ?", email).Take(&u).Error
 	return &u, translate(err)
 }
 
 // UserByID finds a user by id.
 func (s *Store) UserByID(ctx context.Context, id string) (*User, error) {
 	var u User
-	err := s.with(ctx).Where("id = ?", id).Take(&u).Error
+	err := s.read(ctx).Where("id = ?", id).Take(&u).Error
 	return &u, translate(err)
 }
 

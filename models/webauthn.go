@@ -8,7 +8,7 @@ import (
 // Passkeys lists a user's passkeys (confirmed factors of kind passkey), oldest first.
 func (s *Store) Passkeys(ctx context.Context, userID string) ([]Factor, error) {
 	var list []Factor
-	err := s.with(ctx).Where("user_id = ? AND kind = ? AND confirmed_at IS NOT NULL", userID, FactorPasskey).
+	err := s.read(ctx).Where("user_id = ? AND kind = ? AND confirmed_at IS NOT NULL", userID, FactorPasskey).
 		Order("created_at, id").Find(&list).Error
 	return list, translate(err)
 }

@@ -27,7 +27,7 @@ type env struct {
 	svc   *auth.Service
 	clock *clock.Manual
 	ctx   context.Context
-	// transactional: refreshes take the transactional path even on PostgreSQL (eachRefreshPath)
+	// transactional: every refresh takes the transactional path (eachRefreshPath)
 	transactional bool
 }
 
@@ -73,20 +73,24 @@ func (e *env) refresh(token string) (*auth.Issued, error) {
 	return e.svc.Refresh(e.ctx, token, auth.Client{IP: "192.0.2.2"})
 }
 
-// eachRefreshPath runs fn on SQLite and on PostgreSQL, where it runs twice, each on a fresh
-// database: with the one-statement refresh, and with every refresh forced down the transactional
-// path, so that one suite holds both paths to the same token rules.
+// eachRefreshPath runs fn on SQLite and on PostgreSQL, twice on each, each time on a fresh
+// database: with the guarded rotation first, and with every refresh forced down the
+// transactional path, so that one suite holds both paths to the same token rules.
 func eachRefreshPath(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
+	transactional := func(db *testdb.DB) func(t *testing.T) {
+		return func(t *testing.T) {
+			e := newEnv(t, db)
+			auth.ForceTransactionalRefresh(e.svc)
+			e.transactional = true
+			fn(t, e)
+		}
+	}
 	t.Run("sqlite", func(t *testing.T) { fn(t, newEnv(t, testdb.SQLite(t))) })
+	t.Run("sqlite-transactional", func(t *testing.T) { transactional(testdb.SQLite(t))(t) })
 	if testdb.PostgresURL(t) == "" {
 		return
 	}
 	t.Run("postgres", func(t *testing.T) { fn(t, newEnv(t, testdb.Postgres(t))) })
-	t.Run("postgres-transactional", func(t *testing.T) {
-		e := newEnv(t, testdb.Postgres(t))
-		auth.ForceTransactionalRefresh(e.svc)
-		e.transactional = true
-		fn(t, e)
-	})
+	t.Run("postgres-transactional", func(t *testing.T) { transactional(testdb.Postgres(t))(t) })
 }

@@ -31,8 +31,10 @@ const (
 //   - No forks: the live token is one column of the session row, changed under that row's lock.
 //   - Lifetimes: the idle expiry of the live token and the absolute expiry of the session.
 //
-// On PostgreSQL the common case is one statement, one round trip; anything else is decided in one
-// transaction that holds the family's row lock.
+// The common case is the guarded rotation alone (rotateGuarded), one statement on either
+// database: on PostgreSQL one round trip; on SQLite an UPDATE … RETURNING on the writer, whose
+// history row a trigger writes. Anything else is decided in one transaction that holds the
+// family's row lock.
 func (s *Service) Refresh(ctx context.Context, presented string, c Client) (*Issued, error) {
 	if !wellFormedRefreshToken(presented) {
 		s.refreshOutcome(RefreshInvalid)
@@ -44,8 +46,8 @@ func (s *Service) Refresh(ctx context.Context, presented string, c Client) (*Iss
 		Hash: hashToken(presented), SuccessorHash: hashToken(successor), Now: now,
 		IdleExpiry: now.Add(s.cfg.RefreshIdleTTL), DeviceID: c.DeviceID, DeviceName: c.DeviceName, IP: c.IP,
 	}
-	if s.store.Dialect() == models.Postgres && !s.transactionalRefresh {
-		r, err := s.store.RotateInOneStatement(ctx, p)
+	if !s.transactionalRefresh {
+		r, err := s.rotateGuarded(ctx, p)
 		if err == nil {
 			s.refreshOutcome(RefreshOK)
 			return s.issue(r.UserID, r.SessionID, r.TokenVersion, r.EmailVerified, r.AMR, successor, r.TokenExpiresAt, now)
@@ -57,7 +59,15 @@ func (s *Service) Refresh(ctx context.Context, presented string, c Client) (*Iss
 	return s.refreshInTx(ctx, p, successor)
 }
 
-// refreshInTx decides a refresh the one-statement path did not take, or every refresh on SQLite.
+// rotateGuarded rotates a live token whose family may rotate, or finds nothing (ErrNotFound).
+func (s *Service) rotateGuarded(ctx context.Context, p models.RotateParams) (*models.Rotation, error) {
+	if s.store.Dialect() == models.Postgres {
+		return s.store.RotateInOneStatement(ctx, p)
+	}
+	return s.store.RotateGuarded(ctx, p)
+}
+
+// refreshInTx decides a refresh the guarded rotation did not take.
 func (s *Service) refreshInTx(ctx context.Context, p models.RotateParams, successor string) (*Issued, error) {
 	var (
 		outcome string
