@@ -31,6 +31,9 @@ func (s *Server) requestContext(c *fiber.Ctx) error {
 	route := c.Route().Path
 	if s.metrics != nil {
 		s.metrics.ObserveRequest(route, c.Method(), status, elapsed)
+		if rendered, ok := c.Locals(localRenderTime).(time.Duration); ok {
+			s.metrics.ObserveRender(route, rendered)
+		}
 	}
 	level := slog.LevelInfo
 	if status >= 500 {
@@ -49,6 +52,7 @@ const (
 	localPrincipal
 	localCSRF
 	localIP
+	localRenderTime // time.Duration: how long render took in this request
 )
 
 func requestID(c *fiber.Ctx) string {

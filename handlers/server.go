@@ -42,9 +42,11 @@ type Deps struct {
 	Now    func() time.Time
 }
 
-// Metrics observes requests; the Prometheus implementation lives in services/metrics.
+// Metrics observes requests, and the part of each spent rendering its page; the Prometheus
+// implementation lives in services/metrics.
 type Metrics interface {
 	ObserveRequest(route, method string, status int, elapsed time.Duration)
+	ObserveRender(route string, elapsed time.Duration)
 	Handler() http.Handler // the scrape endpoint, served by the adaptor in routes.go
 }
 

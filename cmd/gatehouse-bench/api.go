@@ -11,8 +11,13 @@ import (
 	"time"
 )
 
-// refreshCookie is the refresh cookie's name over plain http on 127.0.0.1 (see the README).
-const refreshCookie = "gh_refresh"
+// The cookies' names over plain http on 127.0.0.1 (see the README; over https they carry __Host-).
+const (
+	refreshCookie = "gh_refresh"
+	accessCookie  = "gh_access"
+	deviceCookie  = "gh_device"
+	csrfCookie    = "gh_csrf"
+)
 
 // api is a client of the app API, the way an app would use it: JSON bodies, the refresh cookie,
 // X-Device-Id and bearer tokens, over keep-alive connections.
@@ -23,7 +28,9 @@ type api struct {
 
 func newAPI(base string) *api {
 	transport := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute, DisableCompression: true}
-	return &api{base: base, client: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
+	// A redirect is an answer to check (a page that sends its browser to /login), not to follow.
+	noRedirects := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &api{base: base, client: &http.Client{Transport: transport, Timeout: 30 * time.Second, CheckRedirect: noRedirects}}
 }
 
 // answer is a response read in full (so that its connection is reused).
@@ -31,6 +38,9 @@ type answer struct {
 	status  int
 	body    []byte
 	refresh string // the refresh cookie it set, if any
+	// The page cookies it set, if any; refreshCleared: it told the browser to drop the refresh cookie.
+	access, csrf   string
+	refreshCleared bool
 }
 
 func (a *api) do(req *http.Request) (answer, error) {
@@ -45,8 +55,15 @@ func (a *api) do(req *http.Request) (answer, error) {
 	}
 	ans := answer{status: resp.StatusCode, body: body}
 	for _, c := range resp.Cookies() {
-		if c.Name == refreshCookie {
+		switch {
+		case c.Name == refreshCookie && c.MaxAge < 0:
+			ans.refreshCleared = true
+		case c.Name == refreshCookie:
 			ans.refresh = c.Value
+		case c.Name == accessCookie && c.MaxAge >= 0:
+			ans.access = c.Value
+		case c.Name == csrfCookie && c.MaxAge >= 0:
+			ans.csrf = c.Value
 		}
 	}
 	return ans, nil
@@ -65,6 +82,11 @@ func accessToken(body []byte) string {
 
 // login is POST /auth/login for one device.
 func (a *api) login(ctx context.Context, acc account, deviceID string) (answer, error) {
+	return a.loginAs(ctx, acc, deviceID, "")
+}
+
+// loginAs is login from a client that names itself with userAgent ("": Go's default).
+func (a *api) loginAs(ctx context.Context, acc account, deviceID, userAgent string) (answer, error) {
 	body, _ := json.Marshal(map[string]string{"email": acc.email, "password": acc.password, "device_name": "Bench " + deviceID})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+"/auth/login", bytes.NewReader(body))
 	if err != nil {
@@ -72,6 +94,9 @@ func (a *api) login(ctx context.Context, acc account, deviceID string) (answer, 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Device-Id", deviceID)
+	if userAgent != "" {
+		req.Header.Set("User-Agent", userAgent)
+	}
 	return a.do(req)
 }
 
@@ -90,8 +115,9 @@ func (a *api) loginChecked(ctx context.Context, acc account, deviceID string) ou
 }
 
 // signInDevices signs in n devices named prefix-NN, spread over the accounts, two at a time
-// (more would only wait for the server's hash slots).
-func (a *api) signInDevices(ctx context.Context, accounts []account, prefix string, n int) ([]*device, error) {
+// (more would only wait for the server's hash slots), from a client that names itself userAgent
+// ("": Go's default).
+func (a *api) signInDevices(ctx context.Context, accounts []account, prefix string, n int, userAgent string) ([]*device, error) {
 	devices := make([]*device, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -101,7 +127,7 @@ func (a *api) signInDevices(ctx context.Context, accounts []account, prefix stri
 			slots <- struct{}{}
 			defer func() { <-slots }()
 			d := &device{id: fmt.Sprintf("%s-%02d", prefix, i)}
-			ans, err := a.login(ctx, accounts[i%len(accounts)], d.id)
+			ans, err := a.loginAs(ctx, accounts[i%len(accounts)], d.id, userAgent)
 			switch {
 			case err != nil:
 				errs[i] = err

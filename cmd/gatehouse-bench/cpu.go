@@ -10,11 +10,13 @@ import (
 // userHZ is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
 const userHZ = 100
 
-// cpuSample is the CPU time used so far by the server, by this process and by the whole machine.
+// cpuSample is the CPU time used so far by the server, by this process, by PostgreSQL's
+// processes and by the whole machine.
 type cpuSample struct {
 	at                  time.Time
 	server, bench, busy time.Duration
 	serverOK, machineOK bool
+	postgres            map[string]time.Duration // each postgres process's CPU time so far, by pid
 }
 
 func sampleCPU(serverPID int) cpuSample {
@@ -23,14 +25,19 @@ func sampleCPU(serverPID int) cpuSample {
 	if serverPID > 0 {
 		s.server, s.serverOK = processCPU(strconv.Itoa(serverPID))
 	}
+	s.postgres = postgresCPU()
 	s.busy, s.machineOK = machineBusy()
 	return s
 }
 
-// cpuUse is how many cores each used on average between two samples.
+// cpuUse is how many cores each used on average between two samples, and the CPU time
+// PostgreSQL used in all.
 type cpuUse struct {
 	server, bench, machine float64
 	known                  bool
+	// database is the CPU time of every process named postgres (the backends, the WAL writer,
+	// the checkpointer…) between the samples: whoever's work it was, the bench's or another's.
+	database time.Duration
 }
 
 func (s cpuSample) until(end cpuSample) cpuUse {
@@ -42,7 +49,43 @@ func (s cpuSample) until(end cpuSample) cpuUse {
 	if s.serverOK && end.serverOK {
 		u.server = (end.server - s.server).Seconds() / wall
 	}
+	u.database = databaseCPUBetween(s.postgres, end.postgres)
 	return u
+}
+
+// databaseCPUBetween is the CPU time PostgreSQL's processes used between two samples: what each
+// process alive at the end used since the first sample, or since it started when it was not there
+// yet. A backend that ended in between takes its last stretch with it (the bench's pools keep
+// theirs open for the whole run).
+func databaseCPUBetween(start, end map[string]time.Duration) time.Duration {
+	var used time.Duration
+	for pid, t := range end {
+		used += t - start[pid]
+	}
+	return used
+}
+
+// postgresCPU is utime+stime of every process whose /proc/<pid>/comm is "postgres", by pid.
+func postgresCPU() map[string]time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	cpu := map[string]time.Duration{}
+	for _, e := range entries {
+		pid := e.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + pid + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		if t, ok := processCPU(pid); ok {
+			cpu[pid] = t
+		}
+	}
+	return cpu
 }
 
 // processCPU is utime+stime of /proc/<pid>/stat.

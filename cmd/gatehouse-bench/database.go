@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,25 +73,27 @@ func (d *database) connect(ctx context.Context) (*pgx.Conn, error) {
 // and 4): its family's history holds exactly 1 + (rotations its client saw) tokens, the client's
 // last token is the family's live token, in a live family of the client's own device, and no
 // token the server refused for good succeeded later. And every live family's token must be in
-// its own history. A failure makes the bench exit 1.
+// its own history. Every database of the run is checked: the PostgreSQL ones and the SQLite
+// server's and limit's files. A failure makes the bench exit 1.
 func (b *bench) verifyNoForks(ctx context.Context, stdout io.Writer) error {
-	type chainSet struct {
-		db     *database
-		chains []*device
+	sets := []chainSet{pgChains(b.main.db, slices.Concat(b.main.devices, b.directDevices, b.main.pageDevices))}
+	for _, inst := range []*instance{b.unbatched, b.pooled, b.big} {
+		if inst != nil {
+			sets = append(sets, pgChains(inst.db, inst.devices))
+		}
 	}
-	sets := []chainSet{{b.main.db, append(append([]*device{}, b.main.devices...), b.directDevices...)}}
-	if b.pooled != nil {
-		sets = append(sets, chainSet{b.pooled.db, b.pooled.devices})
+	if b.sqlite != nil {
+		sets = append(sets, sqliteChains(b.sqlite.sqlitePath, slices.Concat(b.sqlite.devices, b.sqlite.pageDevices)))
 	}
-	if b.big != nil {
-		sets = append(sets, chainSet{b.big.db, b.big.devices})
+	if b.sqliteLim != nil {
+		sets = append(sets, sqliteChains(b.sqliteLim.path, b.sqliteLim.devices))
 	}
 	var problems []string
 	var families, unrecorded, chains, refusals, revived int
 	for _, set := range sets {
-		f, u, p, err := checkChains(ctx, set.db, set.chains)
+		f, u, p, err := set.check(ctx)
 		if err != nil {
-			return fmt.Errorf("fork check on %s: %w", set.db.name, err)
+			return fmt.Errorf("fork check on %s: %w", set.name, err)
 		}
 		families, unrecorded, problems = families+f, unrecorded+u, append(problems, p...)
 		chains += len(set.chains)
@@ -99,7 +103,7 @@ func (b *bench) verifyNoForks(ctx context.Context, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "\n## Token chains at the end of the run")
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "- %d chains driven by the bench, each checked against its client: its family's history holds rotations + 1 tokens, and the client's last token is the family's live token, in a live family of its device.\n", chains)
+	fmt.Fprintf(stdout, "- %d chains driven by the bench on %d databases (PostgreSQL and SQLite), each checked against its client: its family's history holds rotations + 1 tokens, and the client's last token is the family's live token, in a live family of its device.\n", chains, len(sets))
 	fmt.Fprintf(stdout, "- %d refresh tokens refused for good during the run (each client kept presenting its refused token); %d of them accepted later.\n", refusals, revived)
 	fmt.Fprintf(stdout, "- %d live families; %d of them have a live token missing from their own history.\n", families, unrecorded)
 	if unrecorded > 0 {
@@ -116,23 +120,51 @@ func (b *bench) verifyNoForks(ctx context.Context, stdout io.Writer) error {
 	return fmt.Errorf("fork check failed: %d problems", len(problems))
 }
 
-// checkChains compares the chains driven on one database with their families, and counts the
-// live families and those whose live token is not in their history.
-func checkChains(ctx context.Context, db *database, chains []*device) (families, unrecorded int, problems []string, err error) {
-	conn, err := db.connect(ctx)
+// chainSet is the chains the bench drove on one database, and how to read that database.
+type chainSet struct {
+	name   string
+	chains []*device
+	open   func(ctx context.Context) (querier, func(), error) // a querier and how to close it
+}
+
+// querier runs a query that returns one row: pgx's QueryRow or database/sql's. The fork check's
+// queries are written once for both ($n parameters, which SQLite's driver also binds by number).
+type querier func(ctx context.Context, query string, args ...any) rowScanner
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// pgChains is the fork check's view of a PostgreSQL database: one plain connection.
+func pgChains(db *database, chains []*device) chainSet {
+	return chainSet{name: db.name, chains: chains, open: func(ctx context.Context) (querier, func(), error) {
+		conn, err := db.connect(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		q := func(ctx context.Context, query string, args ...any) rowScanner {
+			return conn.QueryRow(ctx, query, args...)
+		}
+		return q, func() { conn.Close(context.Background()) }, nil
+	}}
+}
+
+// check compares the set's chains with their families, and counts the live families and those
+// whose live token is not in their history.
+func (set chainSet) check(ctx context.Context) (families, unrecorded int, problems []string, err error) {
+	query, closeDB, err := set.open(ctx)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	defer conn.Close(ctx)
-	err = conn.QueryRow(ctx, `
+	defer closeDB()
+	err = query(ctx, `
 		SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
 		         SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id AND t.token_hash = s.token_hash))
 		  FROM device_sessions s WHERE s.revoked_at IS NULL`).Scan(&families, &unrecorded)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	for _, d := range chains {
-		if p := checkChain(ctx, conn, d); p != "" {
+	now := time.Now().UTC()
+	for _, d := range set.chains {
+		if p := checkChain(ctx, query, d, now); p != "" {
 			problems = append(problems, p)
 		}
 		if d.revived > 0 {
@@ -143,19 +175,19 @@ func checkChains(ctx context.Context, db *database, chains []*device) (families,
 }
 
 // checkChain compares one client's view of its chain with its family; "" when they agree.
-func checkChain(ctx context.Context, conn *pgx.Conn, d *device) string {
+func checkChain(ctx context.Context, query querier, d *device, now time.Time) string {
 	hash := sha256.Sum256([]byte(d.refresh))
 	var (
 		deviceID string
 		live     bool
 		issued   int
 	)
-	err := conn.QueryRow(ctx, `
-		SELECT s.device_id, s.revoked_at IS NULL AND s.token_expires_at > now(),
+	err := query(ctx, `
+		SELECT s.device_id, s.revoked_at IS NULL AND s.token_expires_at > $2,
 		       (SELECT count(*) FROM refresh_tokens t WHERE t.session_id = s.id)
-		  FROM device_sessions s WHERE s.token_hash = $1`, hash[:]).Scan(&deviceID, &live, &issued)
+		  FROM device_sessions s WHERE s.token_hash = $1`, hash[:], now).Scan(&deviceID, &live, &issued)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows):
 		return fmt.Sprintf("device %s: its last refresh token is no family's live token", d.id)
 	case err != nil:
 		return fmt.Sprintf("device %s: %v", d.id, err)

@@ -13,15 +13,17 @@ import (
 	"gatehouse/services/auth"
 )
 
-// direct reaches the main database without HTTP: its own store (a pool of the server's size) and
-// an auth.Service on the server's key directory and configuration, both in this process.
+// direct reaches a database without HTTP: its own store (a pool of the server's size) and an
+// auth.Service on the server's key directory and configuration, both in this process.
 type direct struct {
 	store *models.Store
 	svc   *auth.Service
 	cfg   serverConfig
 }
 
-func openDirect(databaseURL, keyDir, issuer string, cfg serverConfig) (*direct, error) {
+// openDirect opens the store and the service. now is the service's clock (nil: the real one); a
+// clock in the past signs access tokens that have expired.
+func openDirect(databaseURL, keyDir, issuer string, cfg serverConfig, now func() time.Time) (*direct, error) {
 	store, err := models.Open(databaseURL, models.Options{MaxOpenConns: cfg.dbMaxConns})
 	if err != nil {
 		return nil, err
@@ -40,7 +42,7 @@ func openDirect(databaseURL, keyDir, issuer string, cfg serverConfig) (*direct, 
 	}
 	svc := auth.New(auth.Config{Issuer: issuer, AccessTTL: cfg.accessTTL, RefreshIdleTTL: cfg.refreshIdleTTL,
 		SessionMaxAge: cfg.sessionMaxAge, RefreshGrace: cfg.refreshGrace, ReauthWindow: cfg.reauthWindow,
-		MaxSessions: cfg.maxSessions}, auth.Deps{Store: store, Keys: keys, Passwords: passwords})
+		MaxSessions: cfg.maxSessions}, auth.Deps{Store: store, Keys: keys, Passwords: passwords, Now: now})
 	return &direct{store: store, svc: svc, cfg: cfg}, nil
 }
 

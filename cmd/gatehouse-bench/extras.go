@@ -38,7 +38,7 @@ func (b *bench) sizeComparison(ctx context.Context, stdout io.Writer) error {
 	if b.big, err = b.startInstance(ctx, "big"); err != nil {
 		return err
 	}
-	if b.big.devices, err = b.big.api.signInDevices(ctx, b.accounts, "bench-big", w); err != nil {
+	if b.big.devices, err = b.big.api.signInDevices(ctx, b.accounts, "bench-big", w, ""); err != nil {
 		return err
 	}
 	smallConn, err := b.main.db.connect(ctx)
@@ -58,7 +58,7 @@ func (b *bench) sizeComparison(ctx context.Context, stdout io.Writer) error {
 	}
 	b.log("stored refresh tokens on %s: %d (seeding took %s)", b.big.db.name, have, time.Since(start).Round(time.Millisecond))
 
-	mainChains := append(append([]*device{}, b.main.devices...), b.directDevices...)
+	mainChains := slices.Concat(b.main.devices, b.directDevices, b.main.pageDevices)
 	stored := map[string][]int{}
 	cells := map[string][]cell{}
 	ratio := comparison{metric: p50Of, format: times}

@@ -12,10 +12,14 @@ import (
 
 // device is one signed-in device and its refresh chain as its client sees it. One worker owns it.
 type device struct {
-	id        string // X-Device-Id
+	id        string // X-Device-Id, or the device cookie of a browser
 	refresh   string // the chain's live refresh token, as far as this client knows
 	access    string // the latest access token
 	rotations int    // successful rotations this client saw
+
+	// A browser's other cookies (the page cells): its CSRF cookie, and an access token of its own
+	// session that expired, which it presents to take the silent-refresh path.
+	csrf, expiredAccess string
 
 	// declined holds the refresh tokens the server refused for good (401, or the service's and
 	// the statement's refusals); revived counts those that succeeded when presented again, which
@@ -84,6 +88,9 @@ type cell struct {
 	p50, p99     time.Duration // over successful requests only
 	rssKiB       int64         // the server's VmRSS at the end of the cell; 0 for cells without the server
 	cpu          cpuUse        // cores used during the cell by the server, this process and the machine
+	// The page cells: the server's time rendering the page (gatehouse_page_render_seconds_total)
+	// and its time on the route's requests (the latency histogram's sum), during the cell.
+	rendered, handled time.Duration
 
 	latencies []time.Duration // of successes, sorted, kept so that rounds of one cell can be merged
 }
@@ -168,6 +175,8 @@ func merge(rounds []cell) cell {
 		w := r.elapsed.Seconds()
 		c.cpu.server, c.cpu.bench, c.cpu.machine = c.cpu.server+w*r.cpu.server, c.cpu.bench+w*r.cpu.bench, c.cpu.machine+w*r.cpu.machine
 		c.cpu.known = c.cpu.known && r.cpu.known
+		c.cpu.database += r.cpu.database
+		c.rendered, c.handled = c.rendered+r.rendered, c.handled+r.handled
 	}
 	if total := c.elapsed.Seconds(); total > 0 {
 		c.cpu.server, c.cpu.bench, c.cpu.machine = c.cpu.server/total, c.cpu.bench/total, c.cpu.machine/total

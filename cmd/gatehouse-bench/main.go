@@ -1,7 +1,9 @@
-// Command gatehouse-bench measures what a real `gatehouse serve` on PostgreSQL does per second:
-// refresh-token rotation over HTTP, GET /api/me with a bearer token and argon2id sign-in, next to
-// "the limit": the same rotation as one prepared statement driven straight from this process.
-// `make bench` runs it; BENCHMARKS.md holds a run and explains the numbers.
+// Command gatehouse-bench measures what a real `gatehouse serve` does per second, on PostgreSQL
+// (with refresh batching at its default and off) and on SQLite: refresh-token rotation over HTTP,
+// GET /api/me with a bearer token, the devices page and argon2id sign-in, next to "the limits":
+// the same rotation driven straight from this process, as one prepared statement on PostgreSQL
+// and as one transaction on SQLite. `make bench` runs it; BENCHMARKS.md holds a run and explains
+// the numbers.
 package main
 
 import (

@@ -31,6 +31,15 @@ type report struct {
 	// -pgbouncer: the pooled server's rate over the main server's, per round
 	pooledOverDirect   map[int]*comparison // refresh over HTTP
 	mePooledOverDirect map[int]*comparison // GET /api/me, cached
+
+	// Issue 16.
+	sqliteOverLimit      map[int]*comparison // refresh over HTTP on SQLite over the SQLite limit, per round
+	batchedOverUnbatched map[int]*comparison // refresh over HTTP, main over unbatched, per round
+	batchedP50           map[int]*comparison // the same, p50 over p50
+	batchOverLimit       comparison          // main refresh at 64 workers over the better limit cell at 16 and 64, per round
+	refreshBatch         string              // GATEHOUSE_REFRESH_BATCH's default, as the served binary's help gives it
+	refreshBatchKnown    bool                // whether the help lists it at all
+	storm                *storm
 }
 
 // cellKey names one row of the table.
@@ -59,8 +68,11 @@ func (r *report) rows() []cell {
 	for k := range r.measured {
 		keys = append(keys, k)
 	}
-	order := []string{cellRefreshHTTP, cellRefreshPooled, cellLimit, cellService, cellMeCached, cellMePooled, cellMeCold, cellLogin}
-	group := map[string]int{cellRefreshHTTP: 0, cellRefreshPooled: 0, cellLimit: 0, cellService: 0, cellMeCached: 1, cellMePooled: 1, cellMeCold: 1, cellLogin: 2}
+	order := []string{cellRefreshHTTP, cellRefreshUnbatched, cellRefreshPooled, cellLimit, cellService, cellRefreshSQLite, cellLimitSQLite,
+		cellMeCached, cellMePooled, cellMeCold, cellPageValid, cellPageExpired, cellPageValidSQLite, cellPageExpiredSQLite, cellLogin}
+	group := map[string]int{cellRefreshHTTP: 0, cellRefreshUnbatched: 0, cellRefreshPooled: 0, cellLimit: 0, cellService: 0,
+		cellRefreshSQLite: 1, cellLimitSQLite: 1, cellMeCached: 2, cellMePooled: 2, cellMeCold: 2,
+		cellPageValid: 3, cellPageExpired: 3, cellPageValidSQLite: 3, cellPageExpiredSQLite: 3, cellLogin: 4}
 	kind := func(name string) int { return slices.Index(order, name) }
 	slices.SortFunc(keys, func(a, b cellKey) int {
 		if ga, gb := group[a.name], group[b.name]; ga != gb {
@@ -87,9 +99,11 @@ func (b *bench) describeMachine(ctx context.Context, r *report) error {
 		return err
 	}
 	free, _ := exec.CommandContext(ctx, "free", "-h").Output()
+	r.refreshBatch, r.refreshBatchKnown = b.cfg.refreshBatch, b.cfg.refreshBatchKnown
 	r.machine = []string{
 		fmt.Sprintf("CPUs (nproc): %d, %s", runtime.NumCPU(), cpuModel()),
 		"PostgreSQL: " + version,
+		"SQLite: " + b.sqliteLim.sqliteVersion(ctx) + " (modernc, through github.com/glebarez/go-sqlite and database/sql; WAL, synchronous=NORMAL, BEGIN IMMEDIATE)",
 		"Go: " + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH,
 		"Served: " + b.servedThrough(ctx),
 		"free -h:\n" + strings.TrimRight(string(free), "\n"),
@@ -104,7 +118,9 @@ func (b *bench) servedThrough(ctx context.Context) string {
 	if mode == "" {
 		mode = "the default (cache)"
 	}
-	main := "main server directly to PostgreSQL, GATEHOUSE_PG_STATEMENTS " + mode
+	main := "main server directly to PostgreSQL, GATEHOUSE_PG_STATEMENTS " + mode +
+		"; unbatched server likewise, on a database of its own, with GATEHOUSE_REFRESH_BATCH=off" +
+		"; SQLite server on a file in the run's directory (DATABASE_URL=sqlite:PATH)"
 	if b.opts.pgbouncer == "" {
 		return main
 	}
@@ -153,6 +169,10 @@ func (r *report) printMain(w io.Writer) {
 	}
 	r.printRatios(w)
 	r.printPooled(w)
+	r.printBatching(w)
+	r.printSQLite(w)
+	r.printStorm(w)
+	r.printPages(w)
 }
 
 // printPooled sets the server behind PgBouncer beside the direct one, per round (-pgbouncer).
@@ -194,12 +214,16 @@ func printCells(w io.Writer, cells []cell) {
 		if c.warmupErrors > 0 {
 			errorsCol += fmt.Sprintf(" (+%d in warm-up)", c.warmupErrors)
 		}
-		cpu := "-"
-		if c.cpu.known {
-			cpu = fmt.Sprintf("%.2f / %.2f / %.2f", c.cpu.server, c.cpu.bench, c.cpu.machine)
-		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s |\n", c.name, c.workers, c.rate(), ms(c.p50), ms(c.p99), errorsCol, shedCol, rss, cpu)
+		fmt.Fprintf(w, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s |\n", c.name, c.workers, c.rate(), ms(c.p50), ms(c.p99), errorsCol, shedCol, rss, cpuText(c))
 	}
+}
+
+// cpuText is the CPU column: cores used by the server, this process and the machine.
+func cpuText(c cell) string {
+	if !c.cpu.known {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f / %.2f / %.2f", c.cpu.server, c.cpu.bench, c.cpu.machine)
 }
 
 // printRatios compares refresh over HTTP, and the service, with the limit at each concurrency,

@@ -28,6 +28,8 @@ type options struct {
 	seed           uint64        // orders the rounds; 0 draws one
 	workers        []int         // the refresh, /api/me, limit and service cells
 	loginWorkers   []int         // the sign-in cells
+	pageWorkers    []int         // the GET /devices cells
+	stormReaders   int           // /api/me and GET /devices workers beside the SQLite refresh storm
 	coldTokens     int           // tokens minted for each cold /api/me cell
 	users          int
 	serverBin      string
@@ -45,8 +47,10 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs := flag.NewFlagSet("gatehouse-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: gatehouse-bench [flags]\n\nBuilds cmd/gatehouse, serves it on a fresh PostgreSQL database and prints a table of")
-		fmt.Fprintln(stderr, "requests/s, p50, p99, errors and the server's RSS per cell. Run it from the module (make bench).")
+		fmt.Fprintln(stderr, "Usage: gatehouse-bench [flags]\n\nBuilds cmd/gatehouse and serves it three times: on a fresh PostgreSQL database (main), on another")
+		fmt.Fprintln(stderr, "with GATEHOUSE_REFRESH_BATCH=off (unbatched) and on a SQLite file; drives them over HTTP beside the limits")
+		fmt.Fprintln(stderr, "(the rotation from this process, on PostgreSQL and on SQLite) and prints a table of requests/s, p50, p99,")
+		fmt.Fprintln(stderr, "errors, the server's RSS and CPU per cell, then the goals of issues 6 and 16. Run it from the module (make bench).")
 		fmt.Fprintln(stderr, "A smoke run: -duration 2s -warmup 200ms -workers 1,16 -login-workers 1 -rounds 2 -cold-tokens 10000")
 		fs.PrintDefaults()
 	}
@@ -63,6 +67,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the order of rounds and of the cells in each round (0: draw one; the run prints it)")
 	workers := fs.String("workers", "1,4,16,64", "concurrent workers of the refresh, /api/me, limit and service cells")
 	loginWorkers := fs.String("login-workers", "1,4,16", "concurrent workers of the sign-in cells (the server hashes -password-concurrency passwords at once)")
+	pageWorkers := fs.String("page-workers", "1,16", "concurrent workers of the GET /devices cells (valid and expired access cookie, on PostgreSQL and SQLite); each has a device of its own")
+	fs.IntVar(&o.stormReaders, "storm-readers", 4, "workers of GET /api/me and GET /devices on SQLite, measured alone and while 16 workers refresh")
 	fs.IntVar(&o.coldTokens, "cold-tokens", 50000, "access tokens minted for each cold /api/me cell, each presented once; the cell ends when they run out, if before -duration")
 	fs.IntVar(&o.users, "users", 4, "accounts created with gatehouse user create; devices are spread over them")
 	fs.StringVar(&o.serverBin, "server-bin", "", "a gatehouse binary to serve instead of building ./cmd/gatehouse")
@@ -87,6 +93,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.loginWorkers, err = parseCounts("login-workers", *loginWorkers); err != nil {
 		return nil, err
 	}
+	if o.pageWorkers, err = parseCounts("page-workers", *pageWorkers); err != nil {
+		return nil, err
+	}
 	switch {
 	case !strings.HasPrefix(o.databaseURL, "postgres://") && !strings.HasPrefix(o.databaseURL, "postgresql://"):
 		return nil, errors.New("-database-url must be a postgres:// URL: the bench measures the PostgreSQL path")
@@ -106,6 +115,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return nil, errors.New("-profile-workers must be at least 1")
 	case o.passwordSlots < 0:
 		return nil, errors.New("-password-concurrency must be 0 (the server's default) or more")
+	case o.stormReaders < 1:
+		return nil, errors.New("-storm-readers must be at least 1")
 	}
 	for o.seed == 0 {
 		o.seed = rand.Uint64()
@@ -161,10 +172,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if b.main, err = b.startInstance(ctx, "main"); err != nil {
 		return err
 	}
+	if b.unbatched, err = b.startInstance(ctx, "unbatched", "GATEHOUSE_REFRESH_BATCH=off"); err != nil {
+		return err
+	}
 	if opts.pgbouncer != "" {
 		if b.pooled, err = b.startInstanceBehindPgBouncer(ctx, "pooled", opts.pgbouncer); err != nil {
 			return err
 		}
+	}
+	if b.sqlite, err = b.startSQLiteInstance(ctx, "bench"); err != nil {
+		return err
 	}
 	if err := b.prepare(ctx); err != nil {
 		return err
@@ -182,18 +199,21 @@ func serverBinary(given string, log func(format string, a ...any)) (string, erro
 	return harness.Build()
 }
 
-// bench holds one run: the servers, the devices signed in on them, and the direct path to the
-// main database.
+// bench holds one run: the servers, the devices signed in on them, and the direct paths to the
+// main database and to the SQLite limit's file.
 type bench struct {
-	opts   *options
-	setup  serverSetup // the binary, key directory and settings every instance shares
-	cfg    serverConfig
-	rng    *rand.Rand
-	log    func(format string, a ...any)
-	main   *instance
-	pooled *instance // -pgbouncer: a server behind PgBouncer, measured beside main
-	big    *instance // -seed-tokens: the second server, on the database with the many tokens
-	direct *direct
+	opts      *options
+	setup     serverSetup // the binary, key directory and settings every instance shares
+	cfg       serverConfig
+	rng       *rand.Rand
+	log       func(format string, a ...any)
+	main      *instance
+	unbatched *instance // GATEHOUSE_REFRESH_BATCH=off on a database of its own, measured beside main
+	pooled    *instance // -pgbouncer: a server behind PgBouncer, measured beside main
+	sqlite    *instance // the embedded default: a server on a SQLite file
+	big       *instance // -seed-tokens: the second server, on the database with the many tokens
+	direct    *direct
+	sqliteLim *sqliteLimit // the SQLite limit, on a file of the bench's own
 
 	accounts      []account
 	directDevices []*device // signed in through the service, rotated by the direct cells
@@ -203,17 +223,20 @@ type bench struct {
 // instance is one `gatehouse serve` on a fresh database of its own, with the devices the bench
 // signed in on it over HTTP (one per worker, refreshed over HTTP).
 type instance struct {
-	db        *database
-	pgbouncer *harness.PgBouncer // -pgbouncer: between the server and the database
-	setup     serverSetup
-	server    *harness.Server
-	api       *api
-	devices   []*device
+	db         *database          // nil on SQLite
+	sqlitePath string             // the SQLite instance's file
+	pgbouncer  *harness.PgBouncer // -pgbouncer: between the server and the database
+	setup      serverSetup
+	server     *harness.Server
+	api        *api
+	devices    []*device
+	// pageDevices are the browsers of the page cells, signed in as the page users (pages.go).
+	pageDevices []*device
 }
 
 // startInstance creates a fresh database, creates the accounts in it with the CLI (which
-// migrates it) and serves it.
-func (b *bench) startInstance(ctx context.Context, label string) (*instance, error) {
+// migrates it) and serves it, with settings (NAME=VALUE) over the run's.
+func (b *bench) startInstance(ctx context.Context, label string, settings ...string) (*instance, error) {
 	db, err := createDatabase(ctx, b.opts.databaseURL, label)
 	if err != nil {
 		return nil, err
@@ -221,6 +244,7 @@ func (b *bench) startInstance(ctx context.Context, label string) (*instance, err
 	b.log("fresh database %s", db.name)
 	inst := &instance{db: db, setup: b.setup}
 	inst.setup.databaseURL = db.url
+	inst.setup.settings = slices.Concat(inst.setup.settings, settings)
 	return b.serveInstance(ctx, inst)
 }
 
@@ -271,6 +295,9 @@ func (i *instance) close(log func(string, ...any)) {
 	if i.pgbouncer != nil {
 		i.pgbouncer.Stop()
 	}
+	if i.db == nil {
+		return // SQLite: the file goes with the run's directory
+	}
 	if err := i.db.drop(context.Background()); err != nil {
 		log("could not drop database %s: %v", i.db.name, err)
 	}
@@ -291,31 +318,48 @@ func (b *bench) createAccounts(ctx context.Context, setup serverSetup) error {
 	return nil
 }
 
-// prepare signs in one device per worker on the main server, over HTTP and through the service.
+// prepare signs in one device per worker on each server over HTTP, and as many through the
+// service on the main database and on the SQLite limit's file; and the page users' browsers.
 func (b *bench) prepare(ctx context.Context) error {
-	devices := max(slices.Max(b.opts.workers), b.opts.profileWorkers)
-	b.log("signing in %d devices over HTTP and %d through the service", devices, devices)
+	devices := max(slices.Max(b.opts.workers), b.opts.profileWorkers, stormWorkers)
+	b.log("signing in %d devices over HTTP on each server and %d through the service on PostgreSQL and on SQLite", devices, devices)
 	var err error
-	if b.main.devices, err = b.main.api.signInDevices(ctx, b.accounts, "bench-http", devices); err != nil {
-		return err
-	}
-	if b.pooled != nil {
-		if b.pooled.devices, err = b.pooled.api.signInDevices(ctx, b.accounts, "bench-pooled", devices); err != nil {
+	for _, side := range []struct {
+		inst   *instance
+		prefix string
+	}{{b.main, "bench-http"}, {b.unbatched, "bench-unbatched"}, {b.pooled, "bench-pooled"}, {b.sqlite, "bench-sqlite"}} {
+		if side.inst == nil {
+			continue
+		}
+		if side.inst.devices, err = side.inst.api.signInDevices(ctx, b.accounts, side.prefix, devices, ""); err != nil {
 			return err
 		}
 	}
-	if b.direct, err = openDirect(b.main.db.url, b.setup.keyDir, b.main.server.URL, b.cfg); err != nil {
+	if b.direct, err = openDirect(b.main.db.url, b.setup.keyDir, b.main.server.URL, b.cfg, nil); err != nil {
 		return err
 	}
-	b.directDevices, err = b.direct.signInDevices(ctx, b.accounts, "bench-direct", devices)
-	return err
+	if b.directDevices, err = b.direct.signInDevices(ctx, b.accounts, "bench-direct", devices); err != nil {
+		return err
+	}
+	if b.sqliteLim, err = b.openSQLiteLimit(ctx, devices); err != nil {
+		return err
+	}
+	for _, inst := range []*instance{b.main, b.sqlite} {
+		if err := b.preparePages(ctx, inst); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *bench) close() {
 	if b.direct != nil {
 		b.direct.close()
 	}
-	for _, i := range []*instance{b.big, b.pooled, b.main} {
+	if b.sqliteLim != nil {
+		b.sqliteLim.close()
+	}
+	for _, i := range []*instance{b.big, b.pooled, b.sqlite, b.unbatched, b.main} {
 		if i != nil {
 			i.close(b.log)
 		}
@@ -323,9 +367,9 @@ func (b *bench) close() {
 }
 
 // runAll runs every cell, prints the tables, the extras asked for, and the fork check. The
-// rotation rounds come first, then the /api/me cells, then sign-in, each phase in a shuffled
-// order: sign-in leaves the server's heap large (argon2id) and adds a session per request, so it
-// goes last rather than among the others.
+// rotation rounds come first, then the /api/me cells, the page cells, the SQLite readers beside
+// a refresh storm, then sign-in, each phase in a shuffled order: sign-in leaves the server's heap
+// large (argon2id) and adds a session per request, so it goes last rather than among the others.
 func (b *bench) runAll(ctx context.Context, stdout io.Writer) error {
 	r := &report{duration: b.opts.duration, warmup: b.opts.warmup, seed: b.opts.seed, rounds: b.opts.rounds, coldTokens: b.opts.coldTokens}
 	if err := b.describeMachine(ctx, r); err != nil {
@@ -335,25 +379,29 @@ func (b *bench) runAll(ctx context.Context, stdout io.Writer) error {
 	if err := b.rotationRounds(ctx, r); err != nil {
 		return err
 	}
-	var meRounds []roundResult
-	for _, phase := range [][]round{
-		schedule(b.rng, b.opts.workers, 1, b.meCells()...),
-		schedule(b.rng, b.opts.loginWorkers, 1, cellLogin),
-	} {
-		results, err := b.runRounds(ctx, phase, b.opts.duration)
-		if err != nil {
-			return err
-		}
-		r.add(results)
-		if meRounds == nil {
-			meRounds = results
-		}
+	meRounds, err := b.runRounds(ctx, schedule(b.rng, b.opts.workers, 1, b.meCells()...), b.opts.duration)
+	if err != nil {
+		return err
 	}
+	r.add(meRounds)
 	if b.pooled != nil {
 		for _, res := range meRounds {
 			r.mePooledOverDirect = appendPair(r.mePooledOverDirect, res.workers, pair{of: res.cells[cellMePooled], over: res.cells[cellMeCached]})
 		}
 	}
+	pageRounds, err := b.runRounds(ctx, schedule(b.rng, b.opts.pageWorkers, 1, pageCells...), b.opts.duration)
+	if err != nil {
+		return err
+	}
+	r.add(pageRounds)
+	if err := b.stormComparison(ctx, r); err != nil {
+		return err
+	}
+	loginRounds, err := b.runRounds(ctx, schedule(b.rng, b.opts.loginWorkers, 1, cellLogin), b.opts.duration)
+	if err != nil {
+		return err
+	}
+	r.add(loginRounds)
 	r.printMain(stdout)
 
 	if b.opts.seedTokens > 0 {
@@ -379,12 +427,14 @@ func (b *bench) runAll(ctx context.Context, stdout io.Writer) error {
 	return b.verifyNoForks(ctx, stdout)
 }
 
-// rotationRounds measures refresh over HTTP, the one-statement limit and the service without HTTP
-// (and, with -pgbouncer, refresh over HTTP through PgBouncer) side by side: -rounds rounds per concurrency of duration/rounds each, every round warmed up, the
-// cells of a round and the rounds of the whole run in an order drawn from the seed. The ratios
-// are per round (a round's three cells ran back to back, under the same load).
+// rotationRounds measures the rotation cells side by side: on PostgreSQL refresh over HTTP
+// (batched and unbatched, and with -pgbouncer through PgBouncer), the one-statement limit and the
+// service without HTTP; on SQLite refresh over HTTP and the rotation transaction. -rounds rounds
+// per concurrency of duration/rounds each, every round warmed up, the cells of a round and the
+// rounds of the whole run in an order drawn from the seed. The ratios are per round (a round's
+// cells ran back to back, under the same load).
 func (b *bench) rotationRounds(ctx context.Context, r *report) error {
-	cells := []string{cellRefreshHTTP, cellLimit, cellService}
+	cells := []string{cellRefreshHTTP, cellLimit, cellService, cellRefreshUnbatched, cellRefreshSQLite, cellLimitSQLite}
 	if b.pooled != nil {
 		cells = append(cells, cellRefreshPooled)
 	}
@@ -397,20 +447,28 @@ func (b *bench) rotationRounds(ctx context.Context, r *report) error {
 	for _, res := range results {
 		r.httpOverLimit = appendPair(r.httpOverLimit, res.workers, pair{of: res.cells[cellRefreshHTTP], over: res.cells[cellLimit]})
 		r.serviceOverLimit = appendPair(r.serviceOverLimit, res.workers, pair{of: res.cells[cellService], over: res.cells[cellLimit]})
+		r.sqliteOverLimit = appendPair(r.sqliteOverLimit, res.workers, pair{of: res.cells[cellRefreshSQLite], over: res.cells[cellLimitSQLite]})
+		r.batchedOverUnbatched = appendPair(r.batchedOverUnbatched, res.workers, pair{of: res.cells[cellRefreshHTTP], over: res.cells[cellRefreshUnbatched]})
 		if b.pooled != nil {
 			r.pooledOverDirect = appendPair(r.pooledOverDirect, res.workers, pair{of: res.cells[cellRefreshPooled], over: res.cells[cellRefreshHTTP]})
 		}
 	}
+	r.batchGoals(results)
 	return nil
 }
 
 // appendPair adds one repeat to the rate comparison at a concurrency.
 func appendPair(m map[int]*comparison, workers int, p pair) map[int]*comparison {
+	return appendPairOf(m, workers, p, rateOf, percent)
+}
+
+// appendPairOf adds one repeat to the comparison of metric at a concurrency.
+func appendPairOf(m map[int]*comparison, workers int, p pair, metric func(cell) float64, format func(float64) string) map[int]*comparison {
 	if m == nil {
 		m = map[int]*comparison{}
 	}
 	if m[workers] == nil {
-		m[workers] = &comparison{metric: rateOf, format: percent}
+		m[workers] = &comparison{metric: metric, format: format}
 	}
 	m[workers].repeats = append(m[workers].repeats, p)
 	return m
@@ -419,6 +477,7 @@ func appendPair(m map[int]*comparison, workers int, p pair) map[int]*comparison 
 // roundResult is the cells one round measured, by name.
 type roundResult struct {
 	workers int
+	repeat  int // which round of its concurrency, from 0
 	cells   map[string]cell
 }
 
@@ -427,7 +486,7 @@ func (b *bench) runRounds(ctx context.Context, rounds []round, d time.Duration) 
 	var results []roundResult
 	for i, rd := range rounds {
 		b.log("round %d/%d: %d workers: %s", i+1, len(rounds), rd.workers, strings.Join(rd.cells, ", then "))
-		res := roundResult{workers: rd.workers, cells: map[string]cell{}}
+		res := roundResult{workers: rd.workers, repeat: rd.repeat, cells: map[string]cell{}}
 		for _, name := range rd.cells {
 			c, err := b.runCell(ctx, name, rd.workers, d)
 			if err != nil {
@@ -464,6 +523,19 @@ func (b *bench) runCell(ctx context.Context, name string, workers int, d time.Du
 		return c, nil
 	case cellRefreshPooled:
 		return b.warmThenDrive(ctx, name, workers, d, b.pooled.server, b.refreshOp(b.pooled)), nil
+	case cellRefreshUnbatched:
+		return b.warmThenDrive(ctx, name, workers, d, b.unbatched.server, b.refreshOp(b.unbatched)), nil
+	case cellRefreshSQLite:
+		return b.warmThenDrive(ctx, name, workers, d, b.sqlite.server, b.refreshOp(b.sqlite)), nil
+	case cellLimitSQLite:
+		return b.warmThenDrive(ctx, name, workers, d, nil, b.sqliteLimitOp()), nil
+	case cellPageValid, cellPageValidSQLite:
+		inst := b.pageInstance(name)
+		failures := b.freshAccess(ctx, inst, workers)
+		return b.pageCell(ctx, name, workers, d, inst, pageValidOp(inst), failures)
+	case cellPageExpired, cellPageExpiredSQLite:
+		inst := b.pageInstance(name)
+		return b.pageCell(ctx, name, workers, d, inst, pageExpiredOp(inst), 0)
 	case cellMeCold:
 		do, err := b.meColdOp(ctx, workers)
 		if err != nil {
@@ -485,17 +557,22 @@ func (b *bench) warmThenDrive(ctx context.Context, name string, workers int, d t
 	if srv != nil {
 		pid = srv.PID()
 	}
-	var warmupErrors int
-	if b.opts.warmup > 0 {
-		warm := drive(ctx, name, workers, b.opts.warmup, pid, do)
-		warmupErrors = warm.errors + warm.shed
-	}
+	warmupErrors := b.warmUp(ctx, name, workers, pid, do)
 	c := drive(ctx, name, workers, d, pid, do)
 	c.warmupErrors = warmupErrors
 	if srv != nil {
 		c.rssKiB = rssKiB(srv.PID())
 	}
 	return c
+}
+
+// warmUp drives op for -warmup, unmeasured, and returns how many of its requests failed or were shed.
+func (b *bench) warmUp(ctx context.Context, name string, workers, pid int, do op) int {
+	if b.opts.warmup <= 0 {
+		return 0
+	}
+	warm := drive(ctx, name, workers, b.opts.warmup, pid, do)
+	return warm.errors + warm.shed
 }
 
 // logCell shows progress on stderr.

@@ -34,6 +34,10 @@ var benchSettings = []string{
 type serverConfig struct {
 	accessTTL, refreshIdleTTL, sessionMaxAge, refreshGrace, reauthWindow time.Duration
 	maxSessions, dbMaxConns                                              int
+	// refreshBatch is the default of GATEHOUSE_REFRESH_BATCH as the binary's help gives it;
+	// refreshBatchKnown is false when the help does not list it (the binary ignores the setting).
+	refreshBatch      string
+	refreshBatchKnown bool
 }
 
 // readServerConfig asks the binary for its defaults (`gatehouse serve --help` lists each setting
@@ -49,6 +53,7 @@ func readServerConfig(ctx context.Context, bin string, settings map[string]strin
 	if err != nil {
 		return serverConfig{}, err
 	}
+	refreshBatch, refreshBatchKnown := values["GATEHOUSE_REFRESH_BATCH"]
 	maps.Copy(values, settings)
 	r := settingReader{values: values}
 	c := serverConfig{
@@ -59,6 +64,7 @@ func readServerConfig(ctx context.Context, bin string, settings map[string]strin
 		reauthWindow:   r.duration("GATEHOUSE_REAUTH_WINDOW"),
 		maxSessions:    r.number("GATEHOUSE_MAX_SESSIONS"),
 		dbMaxConns:     r.number("GATEHOUSE_DB_MAX_CONNS"),
+		refreshBatch:   refreshBatch, refreshBatchKnown: refreshBatchKnown,
 	}
 	if r.err != nil {
 		return serverConfig{}, fmt.Errorf("%s serve --help: %w", bin, r.err)

@@ -20,6 +20,7 @@ type Metrics struct {
 	login    *prometheus.CounterVec
 	reuse    prometheus.Counter
 	requests *prometheus.HistogramVec
+	render   *prometheus.CounterVec
 }
 
 // New registers every metric. liveSessions counts live device sessions at scrape time; pool
@@ -40,8 +41,11 @@ func New(pool func() sql.DBStats, liveSessions func(context.Context) (int64, err
 			Name: "gatehouse_http_request_duration_seconds", Help: "HTTP request latency by route, method and status code.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "method", "code"}),
+		render: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_page_render_seconds_total", Help: "Time spent rendering pages (templ), by route: beside the request latency's sum, the share of a page's time that is rendering.",
+		}, []string{"route"}),
 	}
-	m.registry.MustRegister(m.refresh, m.login, m.reuse, m.requests,
+	m.registry.MustRegister(m.refresh, m.login, m.reuse, m.requests, m.render,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"ok", "grace_retry", "reused", "expired", "revoked", "invalid"} {
 		m.refresh.WithLabelValues(r)
@@ -93,6 +97,11 @@ func (m *Metrics) Registerer() prometheus.Registerer { return m.registry }
 // ObserveRequest records one HTTP request.
 func (m *Metrics) ObserveRequest(route, method string, status int, elapsed time.Duration) {
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(elapsed.Seconds())
+}
+
+// ObserveRender adds the time one request of route spent rendering its page.
+func (m *Metrics) ObserveRender(route string, elapsed time.Duration) {
+	m.render.WithLabelValues(route).Add(elapsed.Seconds())
 }
 
 // Handler serves the metrics in the Prometheus text format.

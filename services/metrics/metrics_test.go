@@ -155,6 +155,21 @@ func TestRequestsAreObservedInSeconds(t *testing.T) {
 	s.want(t, "gatehouse_http_request_duration_seconds_bucket{"+me+`,le="2.5"}`, "1")
 }
 
+// Rendering time is added up by route, in seconds, so that its share of the route's request time
+// (the latency histogram's sum) can be read off two scrapes.
+func TestPageRenderTimeIsAddedUpByRoute(t *testing.T) {
+	m := metrics.New(nil, nil, nil)
+	m.ObserveRender("/devices", 1500*time.Microsecond)
+	m.ObserveRender("/devices", 500*time.Microsecond)
+	m.ObserveRender("/account", 250*time.Millisecond)
+	s := scrapeOf(t, m)
+	if got := s.types["gatehouse_page_render_seconds_total"]; got != "counter" {
+		t.Errorf("gatehouse_page_render_seconds_total is a %q, want a counter", got)
+	}
+	s.want(t, `gatehouse_page_render_seconds_total{route="/devices"}`, "0.002")
+	s.want(t, `gatehouse_page_render_seconds_total{route="/account"}`, "0.25")
+}
+
 // At each scrape the gauges read the database pool, the live sessions and the revocation cache.
 func TestGaugesReadTheirSourcesAtScrapeTime(t *testing.T) {
 	stats := sql.DBStats{OpenConnections: 5, InUse: 3, Idle: 2, WaitCount: 4, WaitDuration: 1500 * time.Millisecond}
