@@ -57,9 +57,8 @@ func (s *Store) RecordEvent(ctx context.Context, e *SecurityEvent) error {
 
 // RecentEvents lists a user's newest events first.
 func (s *Store) RecentEvents(ctx context.Context, userID string, limit int) ([]SecurityEvent, error) {
-	var events []SecurityEvent
-	err := s.read(ctx).Where("user_id = ?", userID).Order("created_at DESC, id DESC").Limit(limit).Find(&events).Error
-	return events, translate(err)
+	return s.queryEvents(ctx, `SELECT `+eventColumns+` FROM security_events WHERE user_id = ?
+		ORDER BY created_at DESC, id DESC LIMIT ?`, userID, limit)
 }
 
 // EventsOfKind lists a user's events of one kind, oldest first (tests and audits).

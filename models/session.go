@@ -213,10 +213,8 @@ func (s *Store) NamedOnDevice(ctx context.Context, userID, deviceID string) (str
 
 // LiveSessions lists a user's live sessions, most recently used first.
 func (s *Store) LiveSessions(ctx context.Context, userID string, now time.Time) ([]DeviceSession, error) {
-	var list []DeviceSession
-	err := s.read(ctx).Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).
-		Order("last_used_at DESC, id").Find(&list).Error
-	return list, translate(err)
+	return s.querySessions(ctx, `SELECT `+sessionColumns+` FROM device_sessions
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY last_used_at DESC, id`, userID, now)
 }
 
 // LeastRecentlyUsedSessions lists up to n of a user's live sessions, least recently used first.
