@@ -94,6 +94,7 @@ func (a *app) useStore(ctx context.Context, store *models.Store, observer auth.O
 		Issuer: cfg.BaseURL.String(), AccessTTL: cfg.AccessTTL, RefreshIdleTTL: cfg.RefreshIdleTTL,
 		SessionMaxAge: cfg.SessionMaxAge, RefreshGrace: cfg.RefreshGrace, ReauthWindow: cfg.ReauthWindow,
 		MaxSessions: cfg.MaxSessions, ResetTTL: cfg.ResetTTL, EmailVerification: cfg.EmailVerification,
+		RefreshBatch: cfg.RefreshBatch,
 	}, auth.Deps{Store: store, Keys: a.keys, Passwords: a.passwords, Observer: observer, Log: a.log, Locate: a.locate})
 	return nil
 }

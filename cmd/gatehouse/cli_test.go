@@ -385,6 +385,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"GATEHOUSE_LOGIN_LIMIT_IP", "10"},
 		{"GATEHOUSE_LOGIN_LIMIT_ACCOUNT", "0/15m"},
 		{"GATEHOUSE_SESSION_LIMIT", "60"},
+		{"GATEHOUSE_REFRESH_BATCH", "maybe"},
 		{"GATEHOUSE_MAX_SESSIONS", "0"},
 		{"DATABASE_URL", "mysql://x"},
 		{"GATEHOUSE_APP_ORIGINS", "notaurl"},

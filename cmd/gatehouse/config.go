@@ -31,6 +31,7 @@ type Config struct {
 	RefreshIdleTTL      time.Duration
 	SessionMaxAge       time.Duration
 	RefreshGrace        time.Duration
+	RefreshBatch        bool // rotate concurrent PostgreSQL refreshes in shared statements
 	Signup              bool
 	AppOrigins          []string
 	TrustedProxies      []netip.Prefix
@@ -146,6 +147,17 @@ var settings = []setting{
 	{"GATEHOUSE_REFRESH_IDLE_TTL", "refresh-idle-ttl", "336h", "refresh token idle lifetime", durationInto(func(c *Config) *time.Duration { return &c.RefreshIdleTTL })},
 	{"GATEHOUSE_SESSION_MAX_AGE", "session-max-age", "720h", "a device session's absolute lifetime", durationInto(func(c *Config) *time.Duration { return &c.SessionMaxAge })},
 	{"GATEHOUSE_REFRESH_GRACE", "refresh-grace", "10s", "idempotent-retry window of a rotated refresh token", durationInto(func(c *Config) *time.Duration { return &c.RefreshGrace })},
+	{"GATEHOUSE_REFRESH_BATCH", "refresh-batch", "on", "on or off: rotate the refreshes that arrive while others are being rotated together, in one PostgreSQL statement and commit (a lone refresh never waits)", func(c *Config, v string) error {
+		switch strings.ToLower(v) {
+		case "on", "true", "1", "yes":
+			c.RefreshBatch = true
+		case "off", "false", "0", "no":
+			c.RefreshBatch = false
+		default:
+			return fmt.Errorf("%q is neither on nor off", v)
+		}
+		return nil
+	}},
 	{"GATEHOUSE_SIGNUP", "signup", "on", "on or off: whether people can create accounts", func(c *Config, v string) error {
 		switch strings.ToLower(v) {
 		case "on", "true", "1", "yes":

@@ -71,21 +71,31 @@ func TestRotationProperties(t *testing.T) {
 		rounds = n
 	}
 	t.Logf("seed %d, %d round(s) (replay with GATEHOUSE_PROPERTY_SEED=%d)", seed, rounds, seed)
-	runRounds := func(t *testing.T, db *testdb.DB, transactional bool) {
+	runRounds := func(t *testing.T, db *testdb.DB, path propRefreshPath) {
 		for round := range rounds {
-			newPropHarness(t, db, seed+uint64(round), round, transactional).run()
+			newPropHarness(t, db, seed+uint64(round), round, path).run()
 			if t.Failed() {
 				return
 			}
 		}
 	}
-	testdb.Each(t, func(t *testing.T, db *testdb.DB) { runRounds(t, db, false) })
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) { runRounds(t, db, propOneStatement) })
 	if testdb.PostgresURL(t) != "" {
-		// The same rounds with every refresh decided in a transaction, as on SQLite: both paths
-		// of PostgreSQL are held to the same rules.
-		t.Run("postgres-transactional", func(t *testing.T) { runRounds(t, testdb.Postgres(t), true) })
+		// The same rounds with every refresh decided in a transaction, as on SQLite, and with
+		// refreshes rotated in shared batches: every path of PostgreSQL is held to the same rules.
+		t.Run("postgres-transactional", func(t *testing.T) { runRounds(t, testdb.Postgres(t), propTransactional) })
+		t.Run("postgres-batched", func(t *testing.T) { runRounds(t, testdb.Postgres(t), propBatched) })
 	}
 }
+
+// propRefreshPath is the way the instances of a round rotate refresh tokens on PostgreSQL.
+type propRefreshPath int
+
+const (
+	propOneStatement  propRefreshPath = iota // the guarded statement; a transaction when it refuses
+	propTransactional                        // every refresh decided in a transaction
+	propBatched                              // concurrent refreshes of an instance share one statement
+)
 
 const (
 	propUsers          = 4
@@ -107,6 +117,8 @@ type propHarness struct {
 	insts []*auth.Service
 	seq   atomic.Uint64
 	plan  propPlan
+	// batched: the instances batch refreshes, and a round must see some batches shared
+	batched bool
 
 	// timeMu keeps the clock still during an operation: clock advances take it for writing,
 	// operations for reading, so that "within grace" or "expired" means the same to the test and
@@ -197,14 +209,22 @@ type propDevice struct {
 }
 
 // newPropHarness sets up one round of the test on db, with users new to the database.
-func newPropHarness(t *testing.T, db *testdb.DB, seed uint64, round int, transactional bool) *propHarness {
+func newPropHarness(t *testing.T, db *testdb.DB, seed uint64, round int, path propRefreshPath) *propHarness {
 	e := newEnv(t, db)
 	keyDir := t.TempDir()
-	h := &propHarness{t: t, db: db, seed: seed, clock: e.clock, stats: map[string]int{},
+	h := &propHarness{t: t, db: db, seed: seed, clock: e.clock, stats: map[string]int{}, batched: path == propBatched,
 		insts: []*auth.Service{newService(t, db, e.clock, keyDir), newService(t, db, e.clock, keyDir)}}
-	if transactional {
-		for _, in := range h.insts {
+	for i, in := range h.insts {
+		switch path {
+		case propTransactional:
 			auth.ForceTransactionalRefresh(in)
+		case propBatched:
+			// The first instance runs one batch at a time (the most sharing), the second as
+			// configured (batches in flight at once, which skip each other's rows).
+			auth.UseRefreshBatches(in)
+			if i == 0 {
+				auth.SetRefreshBatchLimits(in, 1, 64)
+			}
 		}
 	}
 	for i := range propUsers {
@@ -256,6 +276,17 @@ func (h *propHarness) run() {
 		h.finalChecks(devices)
 	}
 	h.t.Logf("seed %d: %d operations; outcomes: %v", h.seed, propOperations, h.stats)
+	if h.batched {
+		var all auth.RefreshBatchStats
+		for _, in := range h.insts {
+			s := in.RefreshBatchStats()
+			all.Batches, all.Shared, all.Members, all.Failed = all.Batches+s.Batches, all.Shared+s.Shared, all.Members+s.Members, all.Failed+s.Failed
+		}
+		h.t.Logf("seed %d: refresh batches %+v", h.seed, all)
+		if all.Shared == 0 {
+			h.t.Errorf("seed %d: no refresh batch of the round had more than one member: concurrent refreshes did not share a statement", h.seed)
+		}
+	}
 }
 
 // step does one random thing on device d, then checks every family of the user it acted on.

@@ -62,7 +62,7 @@ func (s *Service) Refresh(ctx context.Context, presented string, c Client) (*Iss
 // rotateGuarded rotates a live token whose family may rotate, or finds nothing (ErrNotFound).
 func (s *Service) rotateGuarded(ctx context.Context, p models.RotateParams) (*models.Rotation, error) {
 	if s.store.Dialect() == models.Postgres {
-		return s.store.RotateInOneStatement(ctx, p)
+		return s.rotatePostgres(ctx, p)
 	}
 	return s.store.RotateGuarded(ctx, p)
 }

@@ -30,6 +30,9 @@ type Config struct {
 	ResetTTL       time.Duration // how long a password-reset link works (0: 30 minutes)
 	// EmailVerification is off, optional (the default) or required.
 	EmailVerification EmailVerification
+	// RefreshBatch rotates the refreshes that arrive while others are being rotated together, in
+	// one statement and one commit (PostgreSQL only; batch.go).
+	RefreshBatch bool
 }
 
 // DefaultMaxSessions is the per-user cap on live device sessions when none is configured.
@@ -60,6 +63,8 @@ type Service struct {
 	// transactionalRefresh makes every refresh take the transactional path, even on PostgreSQL,
 	// so that tests run one rotation suite through both paths (export_test.go).
 	transactionalRefresh bool
+	// batcher gathers PostgreSQL refreshes into shared statements; nil when batching is off.
+	batcher *refreshBatcher
 
 	reloadMu   sync.Mutex
 	lastReload time.Time
@@ -111,10 +116,15 @@ func New(cfg Config, d Deps) *Service {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
 	relyingParty, passkeysOff := newRelyingParty(cfg.Issuer)
+	var batcher *refreshBatcher
+	if cfg.RefreshBatch && d.Store.Dialect() == models.Postgres {
+		batcher = newRefreshBatcher(d.Store)
+	}
 	return &Service{
 		store: d.Store, cfg: cfg, keys: d.Keys, successor: successorKey(d.Keys.derive("refresh-successor")),
 		passwords: d.Passwords, now: d.Now, rand: d.Rand, observer: d.Observer, states: d.Store,
 		verified: newVerifiedTokens(50000), log: d.Log, relyingParty: relyingParty, passkeysOff: passkeysOff, locate: d.Locate,
+		batcher: batcher,
 	}
 }
 
