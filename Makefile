@@ -75,7 +75,7 @@ screenshots: ## rewrite docs/screenshots/*.png from the browser suite's SQLite r
 	bash .ci/e2e-setup.sh
 	E2E_DOC_SCREENSHOTS=1 $(GO) test -count=1 -timeout 10m -run '/sqlite' ./e2e/
 
-bench: ## refresh, /api/me and login throughput against the local PostgreSQL; prints a table
+bench: ## refresh (batched and not), /api/me, GET /devices and login on the local PostgreSQL, and the SQLite default beside its limit; prints tables (about 11 minutes)
 	$(GO) run ./cmd/gatehouse-bench -database-url '$(PG_URL)'
 
 FUZZTIME ?= 10s
