@@ -37,6 +37,24 @@ func batchStores(t *testing.T, fn func(t *testing.T, db *testdb.DB, store *model
 	}
 }
 
+// eachBatchStore runs fn on SQLite, where a batch is one transaction of guarded statements
+// (RotateGuardedTogether), then as batchStores does on PostgreSQL (RotateBatch).
+func eachBatchStore(t *testing.T, fn func(t *testing.T, db *testdb.DB, store *models.Store)) {
+	t.Run("sqlite", func(t *testing.T) {
+		db := testdb.SQLite(t)
+		fn(t, db, db.Store)
+	})
+	batchStores(t, fn)
+}
+
+// rotateTogether rotates a batch the way the store's database does.
+func rotateTogether(ctx context.Context, store *models.Store, ps []models.RotateParams) ([]*models.Rotation, error) {
+	if store.Dialect() == models.SQLite {
+		return store.RotateGuardedTogether(ctx, ps)
+	}
+	return store.RotateBatch(ctx, ps)
+}
+
 func rotateParams(token, deviceID, deviceName string) models.RotateParams {
 	return models.RotateParams{Hash: tokenHash(token), SuccessorHash: tokenHash("next-" + token), Now: now,
 		IdleExpiry: now.Add(14 * 24 * time.Hour), IP: "198.51.100.7", DeviceID: deviceID, DeviceName: deviceName}
@@ -51,7 +69,7 @@ func historyOf(t *testing.T, db *testdb.DB, sessionID string) int64 {
 // batch: each is rotated or refused exactly as rotateStatement would, and each rotation records
 // its successor in the history.
 func TestRotateBatchAppliesTheGuardOfRotateInOneStatement(t *testing.T) {
-	batchStores(t, func(t *testing.T, db *testdb.DB, store *models.Store) {
+	eachBatchStore(t, func(t *testing.T, db *testdb.DB, store *models.Store) {
 		createUser(t, db, "u1")
 		createUser(t, db, "u2")
 		live := createSession(t, db, session("live", "u1", "dev-live", now.Add(-time.Hour)))
@@ -86,7 +104,7 @@ func TestRotateBatchAppliesTheGuardOfRotateInOneStatement(t *testing.T) {
 			rotateParams("live-disabled", "", ""),
 			rotateParams("never-issued", "", ""),
 		}
-		got, err := store.RotateBatch(t.Context(), batch)
+		got, err := rotateTogether(t.Context(), store, batch)
 		if err != nil {
 			t.Fatalf("rotate batch: %v", err)
 		}
@@ -146,12 +164,12 @@ func TestRotateBatchAppliesTheGuardOfRotateInOneStatement(t *testing.T) {
 // TestRotateBatchRotatesATokenPresentedTwiceOnce: two refreshes of one token in a batch rotate
 // the family once; the other is refused (its caller then finds a grace retry).
 func TestRotateBatchRotatesATokenPresentedTwiceOnce(t *testing.T) {
-	batchStores(t, func(t *testing.T, db *testdb.DB, store *models.Store) {
+	eachBatchStore(t, func(t *testing.T, db *testdb.DB, store *models.Store) {
 		createUser(t, db, "u1")
 		createSession(t, db, session("s1", "u1", "dev-1", now.Add(-time.Hour)))
 		createSession(t, db, session("s2", "u1", "dev-2", now.Add(-time.Hour)))
 		batch := []models.RotateParams{rotateParams("live-s1", "", ""), rotateParams("live-s2", "", ""), rotateParams("live-s1", "", "")}
-		got, err := store.RotateBatch(t.Context(), batch)
+		got, err := rotateTogether(t.Context(), store, batch)
 		if err != nil {
 			t.Fatalf("rotate batch: %v", err)
 		}
@@ -203,7 +221,7 @@ func TestRotateBatchSkipsSessionsLockedElsewhere(t *testing.T) {
 // TestRotateBatchIsOneTransaction: when the statement fails (here a successor already in the
 // history), nothing of the batch is rotated, and the error says so.
 func TestRotateBatchIsOneTransaction(t *testing.T) {
-	batchStores(t, func(t *testing.T, db *testdb.DB, store *models.Store) {
+	eachBatchStore(t, func(t *testing.T, db *testdb.DB, store *models.Store) {
 		createUser(t, db, "u1")
 		createSession(t, db, session("s1", "u1", "dev-1", now.Add(-time.Hour)))
 		createSession(t, db, session("s2", "u1", "dev-2", now.Add(-time.Hour)))
@@ -211,7 +229,7 @@ func TestRotateBatchIsOneTransaction(t *testing.T) {
 		holder := session("s3", "u1", "dev-3", now.Add(-time.Hour))
 		holder.TokenHash = clash.SuccessorHash // recorded in the history as it is created
 		createSession(t, db, holder)
-		_, err := store.RotateBatch(t.Context(), []models.RotateParams{rotateParams("live-s1", "", ""), clash})
+		_, err := rotateTogether(t.Context(), store, []models.RotateParams{rotateParams("live-s1", "", ""), clash})
 		if !errors.Is(err, models.ErrConflict) {
 			t.Fatalf("rotate batch with a clashing successor: %v, want ErrConflict", err)
 		}

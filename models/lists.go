@@ -22,12 +22,13 @@ const sessionColumns = `id, user_id, device_id, device_name, user_named, user_ag
 // eventColumns are SecurityEvent's columns, in the order scanEvents reads them.
 const eventColumns = `id, user_id, session_id, device_name, kind, ip, detail, created_at`
 
-// readPool is the connection pool read uses, for queries below GORM.
+// readPool is the connection pool read uses, for queries below GORM: inside a transaction, the
+// transaction (GORM keeps it in Statement.ConnPool; db.ConnPool is the pool even then).
 func (s *Store) readPool() gorm.ConnPool {
 	if s.reads != nil {
-		return s.reads.ConnPool
+		return s.reads.Statement.ConnPool
 	}
-	return s.db.ConnPool
+	return s.db.Statement.ConnPool
 }
 
 // numbered writes a query's "?" placeholders as PostgreSQL's $1, $2, … (SQLite takes "?" as is).

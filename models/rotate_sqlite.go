@@ -40,11 +40,49 @@ func (s *Store) RotateGuarded(ctx context.Context, p RotateParams) (*Rotation, e
 	if s.dialect == Postgres {
 		return s.RotateInOneStatement(ctx, p)
 	}
+	return rotateOnSQLite(ctx, s.db.Statement.ConnPool, p)
+}
+
+// RotateGuardedTogether is RotateGuarded for several refreshes in one SQLite transaction on the
+// writer: each its own guarded statement, in order, and one commit for all (the commit's WAL
+// write, and the writer's hand-over from caller to caller, are then paid once). It returns one
+// entry per input: the rotation, or nil when the guard refused it, as ErrNotFound from
+// RotateGuarded. An error means nothing was rotated.
+func (s *Store) RotateGuardedTogether(ctx context.Context, ps []RotateParams) ([]*Rotation, error) {
+	if s.dialect != SQLite {
+		return nil, fmt.Errorf("rotate together: SQLite only, not %s", s.dialect)
+	}
+	out := make([]*Rotation, len(ps))
+	err := s.InTx(ctx, func(tx *Store) error {
+		for i, p := range ps {
+			r, err := rotateOnSQLite(ctx, tx.db.Statement.ConnPool, p) // the transaction's connection
+			switch {
+			case errors.Is(err, ErrNotFound):
+				out[i] = nil
+			case err != nil:
+				return err
+			default:
+				out[i] = r
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// rotateOnSQLite runs sqliteRotateStatement on pool: the writer, or a transaction on it (a
+// Store's db.Statement.ConnPool; db.ConnPool is the pool even inside a transaction).
+func rotateOnSQLite(ctx context.Context, pool interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, p RotateParams) (*Rotation, error) {
 	var (
 		r       Rotation
 		expires any // a time.Time, or SQLite's text when the driver does not know the column's type
 	)
-	row := s.db.ConnPool.QueryRowContext(ctx, sqliteRotateStatement, p.Hash, p.SuccessorHash, p.Now, p.IdleExpiry, p.IP, p.DeviceName, p.DeviceID)
+	row := pool.QueryRowContext(ctx, sqliteRotateStatement, p.Hash, p.SuccessorHash, p.Now, p.IdleExpiry, p.IP, p.DeviceName, p.DeviceID)
 	err := row.Scan(&r.SessionID, &r.UserID, &r.TokenVersion, &r.EmailVerified, &expires, &r.AMR)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

@@ -147,7 +147,7 @@ var settings = []setting{
 	{"GATEHOUSE_REFRESH_IDLE_TTL", "refresh-idle-ttl", "336h", "refresh token idle lifetime", durationInto(func(c *Config) *time.Duration { return &c.RefreshIdleTTL })},
 	{"GATEHOUSE_SESSION_MAX_AGE", "session-max-age", "720h", "a device session's absolute lifetime", durationInto(func(c *Config) *time.Duration { return &c.SessionMaxAge })},
 	{"GATEHOUSE_REFRESH_GRACE", "refresh-grace", "10s", "idempotent-retry window of a rotated refresh token", durationInto(func(c *Config) *time.Duration { return &c.RefreshGrace })},
-	{"GATEHOUSE_REFRESH_BATCH", "refresh-batch", "on", "on or off: rotate the refreshes that arrive while others are being rotated together, in one PostgreSQL statement and commit (a lone refresh never waits)", func(c *Config, v string) error {
+	{"GATEHOUSE_REFRESH_BATCH", "refresh-batch", "on", "on or off: rotate the refreshes that arrive while others are being rotated together, in one commit (one PostgreSQL statement, or one SQLite transaction; a lone refresh never waits)", func(c *Config, v string) error {
 		switch strings.ToLower(v) {
 		case "on", "true", "1", "yes":
 			c.RefreshBatch = true

@@ -123,6 +123,12 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	obs.metrics = metrics.New(sqlDB.Stats, a.store.CountLiveSessions, obs.cache.Live)
+	if cfg.RefreshBatch {
+		obs.metrics.CountRefreshBatches(func() metrics.RefreshBatches {
+			b := a.auth.RefreshBatchStats()
+			return metrics.RefreshBatches{Batches: b.Batches, Shared: b.Shared, Members: b.Members, Failed: b.Failed}
+		})
+	}
 
 	// Mail: written to the outbox in the action's transaction, delivered here in the background.
 	transport, err := mail.NewTransport(cfg.SMTPURL, a.log)

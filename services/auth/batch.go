@@ -9,7 +9,7 @@ import (
 	"gatehouse/models"
 )
 
-// Refresh batching (Config.RefreshBatch, PostgreSQL): the refreshes that arrive while a batch is
+// Refresh batching (Config.RefreshBatch): the refreshes that arrive while a batch is
 // being rotated wait, and go together as the next batch, in one statement and one commit
 // (models.RotateBatch), so that the primary's commit rate stops being the ceiling of refreshes.
 // There is no timer: a refresh that finds no batch in flight runs at once, by itself, on its own
@@ -75,17 +75,26 @@ type RefreshBatchStats struct {
 	Failed  uint64 // shared batches whose statement failed (their members rotated alone)
 }
 
+// newRefreshBatcher batches on either database. On PostgreSQL a batch is one statement
+// (models.RotateBatch), two at a time. On SQLite it is one transaction on the one writer
+// (models.RotateGuardedTogether), of one guarded statement per refresh, so one batch at a time:
+// the writer can run no more, and what a batch saves there is the commit and the writer's
+// hand-over from caller to caller, once per refresh.
 func newRefreshBatcher(store *models.Store) *refreshBatcher {
+	if store.Dialect() == models.SQLite {
+		return &refreshBatcher{one: store.RotateGuarded, many: store.RotateGuardedTogether,
+			maxInFlight: 1, maxSize: refreshBatchMax}
+	}
 	return &refreshBatcher{one: store.RotateInOneStatement, many: store.RotateBatch,
 		maxInFlight: refreshBatchesInFlight, maxSize: refreshBatchMax}
 }
 
-// rotatePostgres is the PostgreSQL happy path of a refresh, with the contract of
-// models.(*Store).RotateInOneStatement (ErrNotFound: the guard refused; decide in a transaction):
-// through the batcher when batching is on, else the one statement.
-func (s *Service) rotatePostgres(ctx context.Context, p models.RotateParams) (*models.Rotation, error) {
+// rotateGuarded rotates a live token whose family may rotate, or finds nothing (ErrNotFound,
+// then decide in a transaction): through the batcher when batching is on, else the guarded
+// statement alone (models.(*Store).RotateGuarded).
+func (s *Service) rotateGuarded(ctx context.Context, p models.RotateParams) (*models.Rotation, error) {
 	if s.batcher == nil {
-		return s.store.RotateInOneStatement(ctx, p)
+		return s.store.RotateGuarded(ctx, p)
 	}
 	return s.batcher.rotate(ctx, p)
 }

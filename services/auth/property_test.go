@@ -80,6 +80,7 @@ func TestRotationProperties(t *testing.T) {
 		}
 	}
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) { runRounds(t, db, propOneStatement) })
+	t.Run("sqlite-batched", func(t *testing.T) { runRounds(t, testdb.SQLite(t), propBatched) })
 	if testdb.PostgresURL(t) != "" {
 		// The same rounds with every refresh decided in a transaction, as on SQLite, and with
 		// refreshes rotated in shared batches: every path of PostgreSQL is held to the same rules.
@@ -88,13 +89,13 @@ func TestRotationProperties(t *testing.T) {
 	}
 }
 
-// propRefreshPath is the way the instances of a round rotate refresh tokens on PostgreSQL.
+// propRefreshPath is the way the instances of a round rotate refresh tokens.
 type propRefreshPath int
 
 const (
 	propOneStatement  propRefreshPath = iota // the guarded statement; a transaction when it refuses
 	propTransactional                        // every refresh decided in a transaction
-	propBatched                              // concurrent refreshes of an instance share one statement
+	propBatched                              // concurrent refreshes of an instance share one commit
 )
 
 const (
@@ -284,7 +285,7 @@ func (h *propHarness) run() {
 		}
 		h.t.Logf("seed %d: refresh batches %+v", h.seed, all)
 		if all.Shared == 0 {
-			h.t.Errorf("seed %d: no refresh batch of the round had more than one member: concurrent refreshes did not share a statement", h.seed)
+			h.t.Errorf("seed %d: no refresh batch of the round had more than one member: concurrent refreshes did not share a commit", h.seed)
 		}
 	}
 }

@@ -59,14 +59,6 @@ func (s *Service) Refresh(ctx context.Context, presented string, c Client) (*Iss
 	return s.refreshInTx(ctx, p, successor)
 }
 
-// rotateGuarded rotates a live token whose family may rotate, or finds nothing (ErrNotFound).
-func (s *Service) rotateGuarded(ctx context.Context, p models.RotateParams) (*models.Rotation, error) {
-	if s.store.Dialect() == models.Postgres {
-		return s.rotatePostgres(ctx, p)
-	}
-	return s.store.RotateGuarded(ctx, p)
-}
-
 // refreshInTx decides a refresh the guarded rotation did not take.
 func (s *Service) refreshInTx(ctx context.Context, p models.RotateParams, successor string) (*Issued, error) {
 	var (

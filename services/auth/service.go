@@ -31,7 +31,7 @@ type Config struct {
 	// EmailVerification is off, optional (the default) or required.
 	EmailVerification EmailVerification
 	// RefreshBatch rotates the refreshes that arrive while others are being rotated together, in
-	// one statement and one commit (PostgreSQL only; batch.go).
+	// one commit: one statement on PostgreSQL, one transaction on SQLite's writer (batch.go).
 	RefreshBatch bool
 }
 
@@ -63,7 +63,7 @@ type Service struct {
 	// transactionalRefresh makes every refresh take the transactional path, even on PostgreSQL,
 	// so that tests run one rotation suite through both paths (export_test.go).
 	transactionalRefresh bool
-	// batcher gathers PostgreSQL refreshes into shared statements; nil when batching is off.
+	// batcher gathers refreshes into shared commits; nil when batching is off.
 	batcher *refreshBatcher
 
 	reloadMu   sync.Mutex
@@ -117,7 +117,7 @@ func New(cfg Config, d Deps) *Service {
 	}
 	relyingParty, passkeysOff := newRelyingParty(cfg.Issuer)
 	var batcher *refreshBatcher
-	if cfg.RefreshBatch && d.Store.Dialect() == models.Postgres {
+	if cfg.RefreshBatch {
 		batcher = newRefreshBatcher(d.Store)
 	}
 	return &Service{

@@ -14,14 +14,18 @@ import (
 )
 
 // BenchmarkRefreshSQLite: 16 devices refresh their own chains at once through the service on
-// SQLite, with the guarded rotation (one statement) and with every refresh down the
-// transactional path. `make bench` measures the same over HTTP, beside the SQLite limit.
+// SQLite: batched (the server's default: the refreshes that queue for the writer share a
+// transaction), with the guarded statement alone, and with every refresh down the transactional
+// path. `make bench` measures the server over HTTP, beside the SQLite limit.
 func BenchmarkRefreshSQLite(b *testing.B) {
-	for _, path := range []string{"guarded", "transactional"} {
+	for _, path := range []string{"batched", "guarded", "transactional"} {
 		b.Run(path, func(b *testing.B) {
 			db := testdb.SQLite(b)
 			svc := newService(b, db, clock.NewManual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), b.TempDir())
-			if path == "transactional" {
+			switch path {
+			case "batched":
+				auth.UseRefreshBatches(svc)
+			case "transactional":
 				auth.ForceTransactionalRefresh(svc)
 			}
 			ctx := context.Background() // as the server passes it: no Done, so the driver watches no context

@@ -104,6 +104,25 @@ func (m *Metrics) ObserveRender(route string, elapsed time.Duration) {
 	m.render.WithLabelValues(route).Add(elapsed.Seconds())
 }
 
+// RefreshBatches are the counters of refresh batching (GATEHOUSE_REFRESH_BATCH).
+type RefreshBatches struct{ Batches, Shared, Members, Failed uint64 }
+
+// CountRefreshBatches exposes refresh batching's counters, read from stats at each scrape.
+func (m *Metrics) CountRefreshBatches(stats func() RefreshBatches) {
+	counter := func(name, help string, value func(RefreshBatches) uint64) {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(value(stats())) }))
+	}
+	counter("gatehouse_refresh_batches_total", "Refresh batches run, of one refresh or more.",
+		func(b RefreshBatches) uint64 { return b.Batches })
+	counter("gatehouse_refresh_batches_shared_total", "Refresh batches of more than one refresh: one commit for all of them.",
+		func(b RefreshBatches) uint64 { return b.Shared })
+	counter("gatehouse_refresh_batch_members_total", "Refreshes rotated through batches (members over batches is the mean batch size).",
+		func(b RefreshBatches) uint64 { return b.Members })
+	counter("gatehouse_refresh_batches_failed_total", "Shared refresh batches that failed; their refreshes were then rotated one by one.",
+		func(b RefreshBatches) uint64 { return b.Failed })
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})

@@ -218,3 +218,17 @@ func TestEveryMetricIsPrefixed(t *testing.T) {
 		t.Error("no go_goroutines: the Go runtime metrics are missing")
 	}
 }
+
+// The refresh-batching counters are read from the service at each scrape.
+func TestRefreshBatchCounters(t *testing.T) {
+	m := metrics.New(nil, nil, nil)
+	stats := metrics.RefreshBatches{Batches: 3, Shared: 2, Members: 9, Failed: 1}
+	m.CountRefreshBatches(func() metrics.RefreshBatches { return stats })
+	s := scrapeOf(t, m)
+	s.want(t, "gatehouse_refresh_batches_total", "3")
+	s.want(t, "gatehouse_refresh_batches_shared_total", "2")
+	s.want(t, "gatehouse_refresh_batch_members_total", "9")
+	s.want(t, "gatehouse_refresh_batches_failed_total", "1")
+	stats.Members = 12
+	scrapeOf(t, m).want(t, "gatehouse_refresh_batch_members_total", "12")
+}
