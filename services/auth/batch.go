@@ -27,11 +27,13 @@ import (
 // failing.
 
 const (
-	// refreshBatchesInFlight is how many batches may run at once. One shares the most (twice
-	// the rows per batch), but two pipeline: one batch forms and executes while the other
-	// commits. Measured on 2 busy cores with a pool of 16 (BenchmarkRefreshBatched, 64
-	// workers): about 8000 refreshes/s with two, 7200 with one, 4400 unbatched.
-	refreshBatchesInFlight = 2
+	// refreshBatchesInFlight is how many batches may run at once on PostgreSQL, and so how many
+	// refreshes run before the next ones queue. Fewer share more, but make refreshes wait that a
+	// pool of 16 could have run at once. BenchmarkRefreshBatched on this machine (2 cores, quiet;
+	// refreshes/s, unbatched → 2 in flight → 4 in flight): 4 workers 4,920 → 3,874 → 4,776;
+	// 16 workers 6,784 → 8,479 → 7,294; 64 workers 6,043 → 12,116 → 11,083. Four gives up a
+	// little under heavy load to cost nothing at four concurrent refreshes.
+	refreshBatchesInFlight = 4
 	// refreshBatchMax bounds one batch's size, and so its statement's time and locks.
 	refreshBatchMax = 64
 )

@@ -335,11 +335,11 @@ func TestConcurrentBatchedRefreshesShareBatches(t *testing.T) {
 //
 //	GATEHOUSE_TEST_POSTGRES=postgres://... go test -run '^$' -bench RefreshBatched -benchtime 3s ./services/auth/
 func BenchmarkRefreshBatched(b *testing.B) {
-	for _, workers := range []int{1, 16, 64} {
+	for _, workers := range []int{1, 4, 16, 64} {
 		for _, mode := range []struct {
 			name     string
 			inFlight int
-		}{{"off", 0}, {"on", 1}, {"on-2", 2}} {
+		}{{"off", 0}, {"on", 1}, {"on-2", 2}, {"on-4", 4}} {
 			b.Run(fmt.Sprintf("workers=%d/batch=%s", workers, mode.name), func(b *testing.B) {
 				benchRefresh(b, workers, mode.inFlight)
 			})
