@@ -49,7 +49,7 @@ type batchEnv struct {
 
 func newBatchEnv(t *testing.T) *batchEnv {
 	t.Helper()
-	db := testdb.Postgres(t) // skips without GATEHOUSE_TEST_POSTGRES: batching is PostgreSQL's
+	db := testdb.Postgres(t) // skips without GATEHOUSE_TEST_POSTGRES; SQLite runs the same batcher (TestRotationProperties/sqlite-batched, models/batch_test.go)
 	c := clock.NewManual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	keys, err := auth.OpenKeyRing(t.TempDir(), rand.Reader, c.Now())
 	if err != nil {
