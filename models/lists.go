@@ -14,12 +14,12 @@ import (
 // GORM, with their columns named and scanned one by one: on GET /devices GORM's reflection and
 // statement building cost more than the queries themselves.
 
-// sessionColumns are DeviceSession's columns, in the order scanSessions reads them.
+// sessionColumns are DeviceSession's columns, in the order querySessions scans them.
 const sessionColumns = `id, user_id, device_id, device_name, user_named, user_agent, created_ip, last_ip,
 	created_at, last_used_at, expires_at, authenticated_at, token_hash, token_expires_at,
 	prev_token_hash, rotated_at, revoked_at, revoked_reason, amr`
 
-// eventColumns are SecurityEvent's columns, in the order scanEvents reads them.
+// eventColumns are SecurityEvent's columns, in the order queryEvents scans them.
 const eventColumns = `id, user_id, session_id, device_name, kind, ip, detail, created_at`
 
 // readPool is the connection pool read uses, for queries below GORM: inside a transaction, the

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // sqliteRotateStatement is rotateStatement (session.go) for SQLite, clause for clause: the same
@@ -75,9 +77,7 @@ func (s *Store) RotateGuardedTogether(ctx context.Context, ps []RotateParams) ([
 
 // rotateOnSQLite runs sqliteRotateStatement on pool: the writer, or a transaction on it (a
 // Store's db.Statement.ConnPool; db.ConnPool is the pool even inside a transaction).
-func rotateOnSQLite(ctx context.Context, pool interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}, p RotateParams) (*Rotation, error) {
+func rotateOnSQLite(ctx context.Context, pool gorm.ConnPool, p RotateParams) (*Rotation, error) {
 	var (
 		r       Rotation
 		expires any // a time.Time, or SQLite's text when the driver does not know the column's type
