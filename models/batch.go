@@ -16,8 +16,14 @@ import (
 // and SKIP LOCKED: the batch never waits for a row another transaction holds (a sign-out, a
 // revoke-all, a refresh decided in a transaction, another batch). So it can be in no deadlock,
 // whatever order those take their rows in, and one busy session does not hold back the others.
-// A skipped session is not updated (the UPDATE joins locked), so its refresh is refused here and
-// decided in a transaction, which waits for the lock as rotateStatement would have. MATERIALIZED
+// The user's row is locked too (FOR SHARE, also SKIP LOCKED), and its token_version, verified
+// address and disabled state are read from the locked, latest version: the statement's snapshot
+// may predate a password change that committed before the session row was locked, and a
+// rotation must not sign an access token with the version it replaced (the property test found
+// that). A user row being changed (FOR NO KEY UPDATE by LockUser, or an UPDATE) is skipped like
+// a busy session. A skipped session is not updated (the UPDATE joins locked), so its refresh is
+// refused here and decided in a transaction, which waits for the lock as rotateStatement would
+// have. MATERIALIZED
 // makes the locks be taken once, before the UPDATE, which then finds its rows already locked.
 //
 // Two refreshes of one token in a batch match one row twice; PostgreSQL updates it once, with
@@ -33,21 +39,23 @@ WITH input AS (
 	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])
 	  WITH ORDINALITY AS i(hash, successor, at, idle_expiry, ip, device_name, device_id, ord)
 ), locked AS MATERIALIZED (
-	SELECT s.id FROM device_sessions s
+	SELECT s.id, u.token_version, u.email_verified_at IS NOT NULL AS email_verified, u.disabled_at
+	  FROM device_sessions s JOIN users u ON u.id = s.user_id
 	 WHERE s.token_hash = ANY($1::bytea[])
 	 ORDER BY s.id
 	   FOR NO KEY UPDATE OF s SKIP LOCKED
+	   FOR SHARE OF u SKIP LOCKED
 ), rotated AS (
 	UPDATE device_sessions s
 	   SET prev_token_hash = s.token_hash, token_hash = i.successor, rotated_at = i.at,
 	       token_expires_at = LEAST(i.idle_expiry, s.expires_at), last_used_at = i.at, last_ip = i.ip,
 	       device_name = CASE WHEN i.device_name <> '' AND NOT s.user_named THEN i.device_name ELSE s.device_name END
-	  FROM locked l, input i, users u
+	  FROM locked l, input i
 	 WHERE s.id = l.id
 	   AND s.token_hash = i.hash AND s.revoked_at IS NULL AND s.token_expires_at > i.at
 	   AND s.expires_at > i.at AND (i.device_id = '' OR s.device_id = i.device_id)
-	   AND u.id = s.user_id AND u.disabled_at IS NULL
-	RETURNING i.ord, i.successor, i.at, s.id, s.user_id, u.token_version, u.email_verified_at IS NOT NULL AS email_verified, s.token_expires_at, s.amr
+	   AND l.disabled_at IS NULL
+	RETURNING i.ord, i.successor, i.at, s.id, s.user_id, l.token_version, l.email_verified, s.token_expires_at, s.amr
 ), issued AS (
 	INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
 	SELECT successor, id, at, token_expires_at FROM rotated
