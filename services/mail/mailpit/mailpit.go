@@ -158,28 +158,57 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.opts.Dir, s.tempDir = dir, true
 	}
-	var err error
-	if s.smtpAddr, err = freeLoopbackAddr(); err == nil {
-		s.webAddr, err = freeLoopbackAddr()
-	}
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("mailpit: find a free port: %w", err)
-	}
-	if err := s.Start(ctx); err != nil {
+	// A port found free can be taken by another process (or another test's Mailpit) before
+	// Mailpit binds it; Mailpit then exits, and a new pair of ports is tried.
+	for attempt := 1; ; attempt++ {
+		addrs, err := freeLoopbackAddrs(2)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("mailpit: find a free port: %w", err)
+		}
+		s.smtpAddr, s.webAddr = addrs[0], addrs[1]
+		err = s.Start(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if attempt < 5 && strings.Contains(err.Error(), "address already in use") {
+			os.Remove(s.LogPath()) // the next try's log starts empty
+			continue
+		}
 		s.Close()
 		return nil, err
 	}
-	return s, nil
 }
 
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// handedOut holds the ports freeLoopbackAddrs has given this process, so that two Mailpits
+// started at once by one test binary never get the same port.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
+// freeLoopbackAddrs finds n distinct loopback addresses nothing listens on at the moment and this
+// process has not handed out before. Every listener stays open until all n are found.
+func freeLoopbackAddrs(n int) ([]string, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	var addrs []string
+	for tries := 0; len(addrs) < n; tries++ {
+		if tries == 100 {
+			return nil, errors.New("no unused loopback port after 100 tries")
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addr := ln.Addr().String()
+		if !handedOut.ports[addr] {
+			handedOut.ports[addr] = true
+			addrs = append(addrs, addr)
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
 
 // SMTPAddr is Mailpit's SMTP address, host:port.

@@ -94,3 +94,42 @@ func TestStartReportsABinaryThatFails(t *testing.T) {
 		t.Errorf("Start with a failing binary: %v, want the exit and its output", err)
 	}
 }
+
+// TestStartTriesOtherPortsWhenOneIsTaken: between finding a free port and Mailpit binding it,
+// another process can take it (it happened in CI, two test servers at once). Mailpit then exits
+// with "address already in use", and Start runs it again on new ports instead of failing.
+func TestStartTriesOtherPortsWhenOneIsTaken(t *testing.T) {
+	mailpit.New(t, mailpit.Options{}) // skips, or fails under CI=true, when it cannot be built
+	binary, err := mailpit.Ensure(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts := t.TempDir()
+	firstTry := filepath.Join(scripts, "first-try")
+	wrapper := filepath.Join(scripts, "mailpit")
+	script := "#!/bin/sh\n" +
+		"if [ ! -e " + firstTry + " ]; then\n" +
+		"  touch " + firstTry + "\n" +
+		"  echo 'level=error msg=\"listen tcp 127.0.0.1:1: bind: address already in use\"' >&2\n" +
+		"  exit 1\n" +
+		"fi\n" +
+		"exec " + binary + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mailpit.Start(t.Context(), mailpit.Options{Binary: wrapper, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("Start after one taken port: %v", err)
+	}
+	defer srv.Close()
+	if _, err := os.Stat(firstTry); err != nil {
+		t.Fatalf("the first try did not run: %v", err)
+	}
+	if err := smtp.SendMail(srv.SMTPAddr(), nil, "from@example.com", []string{"to@example.com"},
+		[]byte("Subject: second try\r\n\r\nhello\r\n")); err != nil {
+		t.Fatalf("send to the Mailpit of the second try: %v", err)
+	}
+	if log, _ := os.ReadFile(srv.LogPath()); strings.Contains(string(log), "address already in use") {
+		t.Errorf("the log of the running Mailpit still holds the first try's error:\n%s", log)
+	}
+}
