@@ -260,3 +260,99 @@ func TestLockUserQueuesTransactionsOfOneUser(t *testing.T) {
 		t.Errorf("second, after the first committed: %v", err)
 	}
 }
+
+// waitAnyBlockedBy waits until some backend waits for a lock that backend holder holds. It
+// returns false if finished closes first.
+func waitAnyBlockedBy(t *testing.T, store *models.Store, holder int, finished <-chan struct{}) bool {
+	t.Helper()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var blocked bool
+		err := store.DB().WithContext(t.Context()).Raw("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE ?::int = ANY(pg_blocking_pids(pid)))", holder).Scan(&blocked).Error
+		if err != nil {
+			t.Fatalf("read pg_blocking_pids: %v", err)
+		}
+		if blocked {
+			return true
+		}
+		select {
+		case <-finished:
+			return false
+		case <-t.Context().Done():
+			t.Fatalf("waiting for a backend to block on backend %d: %v", holder, t.Context().Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// TestRotateInOneStatementBehindASignOutEverywhere: the one-statement rotation reads the user's
+// token_version from its statement's snapshot, without locking the user's row. That is sound
+// because every transaction that bumps token_version (a password change or reset, sign-out
+// everywhere, an undone email change, a disable) also revokes every live session of the user.
+// A rotation whose snapshot predates such a transaction either runs wholly before it, or waits for
+// the session's row lock that transaction holds and then, re-checking the latest version of the
+// row, finds it revoked and rotates nothing: it never signs an access token with the version the
+// transaction replaced. Here the rotation starts while the sign-out-everywhere holds the row.
+func TestRotateInOneStatementBehindASignOutEverywhere(t *testing.T) {
+	db := testdb.Postgres(t)
+	store, ctx := db.Store, t.Context()
+	user := lockUser(t, store)
+	session := lockSession("session-1", user.ID, "device-1")
+	if err := store.CreateSession(ctx, session); err != nil {
+		t.Fatalf("create session: %v", err)
+	}
+
+	signedOut, release := make(chan struct{}), make(chan struct{})
+	everywhere := startTx(ctx, store, func(tx *models.Store) error {
+		if _, err := tx.BumpTokenVersion(ctx, user.ID, lockNow); err != nil {
+			return fmt.Errorf("bump token_version: %w", err)
+		}
+		if _, err := tx.RevokeUserSessions(ctx, user.ID, "", models.EventSignedOutEverywhere, lockNow); err != nil {
+			return fmt.Errorf("revoke sessions: %w", err)
+		}
+		close(signedOut)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	holder := everywhere.pidOf(t, "sign-out everywhere")
+	select {
+	case <-signedOut:
+	case err := <-everywhere.done:
+		t.Fatalf("the sign-out everywhere ended before it revoked the sessions: %v", err)
+	}
+
+	type result struct {
+		r   *models.Rotation
+		err error
+	}
+	rotated, rotateDone := make(chan result, 1), make(chan struct{})
+	go func() {
+		defer close(rotateDone)
+		r, err := store.RotateInOneStatement(ctx, models.RotateParams{
+			Hash: session.TokenHash, SuccessorHash: []byte("successor"), Now: lockNow.Add(time.Minute),
+			IdleExpiry: lockNow.Add(2 * time.Hour), IP: "198.51.100.7", DeviceID: "device-1",
+		})
+		rotated <- result{r, err}
+	}()
+	if !waitAnyBlockedBy(t, store, holder, rotateDone) {
+		close(release)
+		res := <-rotated
+		t.Fatalf("the rotation did not wait for the sign-out everywhere's lock on the session (rotation %+v, %v): the test no longer sets up the race", res.r, res.err)
+	}
+	close(release)
+	if err := <-everywhere.done; err != nil {
+		t.Fatalf("sign-out everywhere: %v", err)
+	}
+	res := <-rotated
+	switch {
+	case res.err == nil:
+		t.Errorf("the rotation went through after the sign-out everywhere, with token_version %d (the user's is now %d)", res.r.TokenVersion, user.TokenVersion+1)
+	case !errors.Is(res.err, models.ErrNotFound):
+		t.Errorf("rotation: %v, want ErrNotFound (the guard refuses: the caller decides in a transaction)", res.err)
+	}
+}

@@ -90,6 +90,17 @@ type RotateParams struct {
 //	LEAST($4, s.expires_at)               rule 5, refreshExpiry: the successor's idle expiry,
 //	                                      capped by the session's absolute one
 //
+// The user's values (token_version, the verified address, disabled) come from the statement's
+// snapshot; the user's row is not locked, so refreshes of one user never queue on it. That is
+// sound because every transaction that bumps token_version or disables the user also revokes
+// every live session of the user (bumpVersion's rule). A rotation whose snapshot predates such a
+// transaction either finishes before it touches the session, and so is ordered before it, or waits
+// for that transaction's lock on the session row and then re-checks the row's latest version
+// (PostgreSQL re-reads only the locked table's row, not users'), which is revoked: it rotates
+// nothing. A transaction that wrote the session row without revoking it would let the rotation
+// sign with the token_version it replaced (TestRotateInOneStatementBehindASignOutEverywhere).
+// The batch statement locks the users' rows as well (see rotateBatchStatement).
+//
 // Parameters: $1 presented hash, $2 successor hash, $3 now, $4 now + idle lifetime, $5 IP, $6
 // device name (empty keeps it), $7 device id (empty skips the check). Any refusal returns no row,
 // and the service decides why in a transaction (grace retry, replay, expiry, revocation).

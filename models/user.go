@@ -114,6 +114,10 @@ func (s *Store) DisableUser(ctx context.Context, userID string, now time.Time) (
 	return s.bumpVersion(ctx, userID, now, map[string]any{"disabled_at": now})
 }
 
+// bumpVersion moves token_version on (with set's other columns). The caller must revoke every
+// live session of the user in the same transaction (RevokeUserSessions): the one-statement
+// rotation reads token_version without locking the user's row and relies on that revocation to
+// refuse a rotation that waited behind the bump (see rotateStatement).
 func (s *Store) bumpVersion(ctx context.Context, userID string, now time.Time, set map[string]any) (int64, error) {
 	var version int64
 	assign := ""
