@@ -99,12 +99,18 @@ func (s *Server) confirmTOTP(c *fiber.Ctx) error {
 		codes, err = s.auth.ConfirmTOTP(ctxOf(c), p, factor, name, code, s.ip(c))
 		return err
 	})
+	if errors.Is(err, auth.ErrFactorAlreadyOn) {
+		return c.Redirect("/account/security?done=totp-already-on", fiber.StatusSeeOther)
+	}
 	if errors.Is(err, auth.ErrNotFound) {
 		return c.Redirect("/account/security?done=enrolment-expired", fiber.StatusSeeOther)
 	}
 	var invalid *auth.ValidationError
 	if errors.As(err, &invalid) {
 		enrolment, eerr := s.auth.TOTPEnrolmentOf(ctxOf(c), p, factor)
+		if errors.Is(eerr, auth.ErrFactorAlreadyOn) {
+			return c.Redirect("/account/security?done=totp-already-on", fiber.StatusSeeOther)
+		}
 		if errors.Is(eerr, auth.ErrNotFound) {
 			return c.Redirect("/account/security?done=enrolment-expired", fiber.StatusSeeOther)
 		}

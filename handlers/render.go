@@ -48,6 +48,7 @@ var flashes = map[string]string{
 	"factor-renamed":       "Renamed.",
 	"factor-removed":       "Removed.",
 	"factor-removed-last":  "Removed. Your password alone signs you in now, and your recovery codes no longer work.",
+	"totp-already-on":      "Your authenticator app is already on. If you did not see your recovery codes, make new ones below: the set you missed stops working.",
 	"enrolment-expired":    "That setup took too long or was finished already. Start again.",
 	"second-step-expired":  "That sign-in expired or was already used. Sign in again.",
 	"session-expired":      "Your session on this device expired. Sign in again.",

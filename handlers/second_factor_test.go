@@ -281,6 +281,22 @@ func TestSecondFactorPages(t *testing.T) {
 			}
 		})
 
+		s.run("the confirm form submitted again says the app is on", func(t *testing.T) {
+			// A second click on "Turn on" (or a reload that posts again) arrives after the first
+			// turned the app on: its answer, with the recovery codes, was lost to the browser.
+			before := sfState(t, ts)
+			codes := db.Count(t, "SELECT COUNT(*) FROM recovery_codes")
+			res := laptop.page("/account/security", "/account/security/totp/confirm", url.Values{"factor": {app.factorID}, "name": {"Pixel"}, "code": {sfCode(t, ts, app.secret, -1)}})
+			expectRedirect(t, res, "/account/security?done=totp-already-on")
+			notice := mainText(t, laptop.get("/account/security?done=totp-already-on"))
+			if !strings.Contains(notice, "Your authenticator app is already on. If you did not see your recovery codes, make new ones below") {
+				t.Fatalf("the security page does not say the app is on and how to get codes: %q", notice)
+			}
+			if after := sfState(t, ts); after != before || db.Count(t, "SELECT COUNT(*) FROM recovery_codes") != codes {
+				t.Fatalf("the second submit changed %s to %s, or the recovery codes", before, after)
+			}
+		})
+
 		phone := ts.browser(t, chromeAndroid)
 		s.use(phone)
 		s.run("the password alone starts no session", func(t *testing.T) {

@@ -166,10 +166,12 @@ func TestSecurityActions(t *testing.T) {
 		s.run("confirm refuses what is not a waiting enrolment of this person", func(t *testing.T) {
 			laptop.get("/account/security")
 			before := factorRows(t)
-			for _, factor := range []string{"", "garbage", bobPending, bobApp.factorID, app.factorID} {
+			for _, factor := range []string{"", "garbage", bobPending, bobApp.factorID} {
 				res := laptop.postForm("/account/security/totp/confirm", url.Values{"factor": {factor}, "name": {"x"}, "code": {sfCode(t, ts, app.secret, 0)}})
 				expectRedirect(t, res, "/account/security?done=enrolment-expired")
 			}
+			res := laptop.postForm("/account/security/totp/confirm", url.Values{"factor": {app.factorID}, "name": {"x"}, "code": {sfCode(t, ts, app.secret, 0)}})
+			expectRedirect(t, res, "/account/security?done=totp-already-on") // her own app, on already
 			if after := factorRows(t); after != before {
 				t.Fatalf("refused confirmations changed the factors:\n%s\n%s", before, after)
 			}

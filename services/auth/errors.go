@@ -25,6 +25,9 @@ var (
 	// ErrWrongPassword is wrapped by the ValidationError of a wrong current password, so that the
 	// handlers count it against the account's password limit like a failed sign-in.
 	ErrWrongPassword = errors.New("wrong password")
+	// ErrFactorAlreadyOn: an authenticator app enrolment was confirmed already, as when its form
+	// is submitted twice; the recovery codes of the first answer cannot be shown again.
+	ErrFactorAlreadyOn = errors.New("that authenticator app is already on")
 	// ErrUnavailable: the database cannot be reached or is overloaded; the caller may retry. It
 	// is the store's own sentinel, so errors from any layer below match it.
 	ErrUnavailable = models.ErrUnavailable

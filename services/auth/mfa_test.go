@@ -297,12 +297,13 @@ func TestTOTPEnrolment(t *testing.T) {
 			t.Fatal("the new factor and its codes are not recorded as security events")
 		}
 
-		// Once confirmed, the enrolment cannot be confirmed (or shown) again.
-		if _, err := m.svc.ConfirmTOTP(m.ctx, p, en.FactorID, "Again", m.code(t, en.Secret, 1), testIP); !errors.Is(err, auth.ErrNotFound) {
-			t.Fatalf("confirm twice: %v; want ErrNotFound", err)
+		// Once confirmed, the enrolment cannot be confirmed (or shown) again: the answer says it
+		// is on, for the page to say so to a person who submitted the form twice.
+		if _, err := m.svc.ConfirmTOTP(m.ctx, p, en.FactorID, "Again", m.code(t, en.Secret, 1), testIP); !errors.Is(err, auth.ErrFactorAlreadyOn) {
+			t.Fatalf("confirm twice: %v; want ErrFactorAlreadyOn", err)
 		}
-		if _, err := m.svc.TOTPEnrolmentOf(m.ctx, p, en.FactorID); !errors.Is(err, auth.ErrNotFound) {
-			t.Fatalf("show a confirmed enrolment: %v; want ErrNotFound", err)
+		if _, err := m.svc.TOTPEnrolmentOf(m.ctx, p, en.FactorID); !errors.Is(err, auth.ErrFactorAlreadyOn) {
+			t.Fatalf("show a confirmed enrolment: %v; want ErrFactorAlreadyOn", err)
 		}
 
 		// A second app comes without new codes: the set of the first stays.
@@ -615,6 +616,55 @@ func TestChallengeOfAnotherUser(t *testing.T) {
 
 // TestConcurrentCompletions: however many answers to one challenge run at once, one session starts,
 // and the codes of the answers that lost are not used up.
+// TestConfirmTOTPTwiceAtOnce: the same enrolment confirmed by two requests at once (a double
+// click) turns the app on once, with one set of recovery codes; the other request is told the
+// app is on, whichever step it had reached when the first committed.
+func TestConfirmTOTPTwiceAtOnce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		m := newMFAEnv(t, db)
+		p := m.principal(t, m.laptop.AccessToken)
+		for round := range 5 {
+			en, err := m.svc.BeginTOTP(m.ctx, p)
+			if err != nil {
+				t.Fatalf("round %d: start: %v", round, err)
+			}
+			code := m.code(t, en.Secret, 0)
+			var (
+				wg    sync.WaitGroup
+				codes [2][]string
+				errs  [2]error
+			)
+			for i := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					codes[i], errs[i] = m.svc.ConfirmTOTP(m.ctx, p, en.FactorID, "Phone", code, testIP)
+				}()
+			}
+			wg.Wait()
+			won := 0
+			for i := range 2 {
+				switch {
+				case errs[i] == nil:
+					won++
+				case !errors.Is(errs[i], auth.ErrFactorAlreadyOn):
+					t.Fatalf("round %d: confirm %d: %v; want success or ErrFactorAlreadyOn", round, i, errs[i])
+				}
+			}
+			if won != 1 {
+				t.Fatalf("round %d: %d confirmations went through (%v), want 1", round, won, errs)
+			}
+			if round == 0 && len(codes[0])+len(codes[1]) != 10 {
+				t.Fatalf("round 0: recovery codes %q and %q, want one set of 10", codes[0], codes[1])
+			}
+			m.nextStep(1)
+		}
+		if n := db.Count(t, "SELECT COUNT(*) FROM factors WHERE confirmed_at IS NOT NULL"); n != 5 {
+			t.Fatalf("%d apps on, want 5", n)
+		}
+	})
+}
+
 func TestConcurrentCompletions(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		m := newMFAEnv(t, db)

@@ -62,8 +62,8 @@ func (s *Service) BeginTOTP(ctx context.Context, p *Principal) (*TOTPEnrolment, 
 	return enrolmentOf(id, p.Email, secret), nil
 }
 
-// TOTPEnrolmentOf shows an enrolment again (after a wrong first code); ErrNotFound when it is
-// not this user's, is confirmed already, or is too old.
+// TOTPEnrolmentOf shows an enrolment again (after a wrong first code); ErrFactorAlreadyOn when
+// it is confirmed already, ErrNotFound when it is not this user's or is too old.
 func (s *Service) TOTPEnrolmentOf(ctx context.Context, p *Principal, factorID string) (*TOTPEnrolment, error) {
 	f, err := s.pendingEnrolment(ctx, p.UserID, factorID)
 	if err != nil {
@@ -87,7 +87,13 @@ func (s *Service) pendingEnrolment(ctx context.Context, userID, factorID string)
 	if err != nil {
 		return nil, fmt.Errorf("find enrolment: %w", err)
 	}
-	if f.Kind != models.FactorTOTP || f.ConfirmedAt != nil || s.clock().Sub(f.CreatedAt) > enrolmentTTL {
+	if f.Kind != models.FactorTOTP {
+		return nil, ErrNotFound
+	}
+	if f.ConfirmedAt != nil {
+		return nil, ErrFactorAlreadyOn
+	}
+	if s.clock().Sub(f.CreatedAt) > enrolmentTTL {
 		return nil, ErrNotFound
 	}
 	return f, nil
@@ -131,6 +137,11 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p *Principal, factorID, name,
 			return fmt.Errorf("lock user: %w", err)
 		}
 		if err := tx.ConfirmFactor(ctx, p.UserID, f.ID, name, step, now); errors.Is(err, models.ErrNotFound) {
+			// Removed, or confirmed by a submit that ran beside this one (it held the user's
+			// lock first, so its commit is visible now).
+			if again, ferr := tx.FactorOf(ctx, p.UserID, f.ID); ferr == nil && again.ConfirmedAt != nil {
+				return ErrFactorAlreadyOn
+			}
 			return ErrNotFound
 		} else if err != nil {
 			return fmt.Errorf("confirm factor: %w", err)
