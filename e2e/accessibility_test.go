@@ -85,6 +85,9 @@ func (a *axeChecker) check(state string) {
 		for _, violation := range list {
 			a.t.Errorf("%s, %s: %v", state, v.name, violation)
 		}
+		if os.Getenv("E2E_AXE_SHOTS") != "" { // to look at every state as people see it
+			saveArtifactScreenshot(a.t, a.d.Page, state+", "+v.name)
+		}
 	}
 }
 
@@ -123,8 +126,17 @@ func TestEveryPageStateIsAccessible(t *testing.T) {
 
 	signIn(t, p, vera, password)
 	a.check("your devices")
+	click(t, p.Locator("ul.devices details.rename summary").First(), "Rename")
+	step(t, "clear the new name", p.Locator(`ul.devices details.rename input[name="name"]`).First().Fill(""))
+	click(t, p.Locator(`ul.devices details.rename button[type="submit"]`).First(), "Save name")
+	step(t, "the rename is refused", expect.Locator(p.Locator(".error-summary")).ToBeVisible())
+	a.check("your devices, rename refused")
 	goTo(t, p, "/account")
 	a.check("account")
+	fill(t, p, "New email address", "not-an-address")
+	click(t, button(p, "Send the link"), "Send the link")
+	step(t, "the change is refused", expect.Locator(p.Locator(`form[action="/account/email"] .error-summary-list li`)).ToHaveCount(2))
+	a.check("account, email change refused")
 	goTo(t, p, "/account/activity")
 	a.check("security activity")
 	goTo(t, p, "/devices/signout-everywhere")

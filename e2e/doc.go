@@ -79,5 +79,7 @@
 //	GATEHOUSE_TEST_POSTGRES postgres://… URL: run every story on PostgreSQL too
 //	E2E_DOC_SCREENSHOTS=1   rewrite docs/screenshots/*.png (make screenshots);
 //	                        without it the suite writes nothing under docs/
+//	E2E_AXE_SHOTS=1         TestEveryPageStateIsAccessible saves every state it checks, at
+//	                        each width and colour scheme, under e2e/artifacts/ (to look at)
 //	CI=true                 missing driver/chromium/PostgreSQL fails instead of skipping
 package e2e

@@ -122,6 +122,20 @@ func TestDeleteAccount(t *testing.T) {
 			expectSignedIn(t, h.phone)
 		})
 
+		t.Run("no password: 400, nothing deleted, no attempt counted", func(t *testing.T) {
+			h.use(t)
+			h.laptop.get("/account")
+			failed := db.Count(t, "SELECT COUNT(*) FROM security_events WHERE kind = 'password_check_failed'")
+			doc := expectPage(t, h.laptop.postForm("/account/delete", url.Values{"current_password": {""}}), http.StatusBadRequest, "Account")
+			if msg := fieldError(t, doc.Selection, "#field-delete-current_password"); msg != "Enter your current password." {
+				t.Errorf("field error %q", msg)
+			}
+			if n := db.Count(t, "SELECT COUNT(*) FROM security_events WHERE kind = 'password_check_failed'"); n != failed {
+				t.Errorf("%d failed password checks recorded, want %d: an empty field is not a guess", n, failed)
+			}
+			expectSignedIn(t, h.phone)
+		})
+
 		t.Run("the right password: everything of ann's is gone", func(t *testing.T) {
 			h.use(t)
 			h.laptop.get("/account")

@@ -402,6 +402,22 @@ func TestEmailChange(t *testing.T) {
 					t.Fatalf("%s: the field says %q, want %q", tc.email, msg, tc.msg)
 				}
 			}
+			// Both fields wrong: both errors at once, in the form's summary, before any password
+			// check (an empty one is not a guess: no failed check is recorded).
+			failed := ts.rows(t, "SELECT CAST(COUNT(*) AS TEXT) FROM security_events WHERE kind = 'password_check_failed'")
+			doc := expectPage(t, laptop.changeEmail("not-an-address", ""), http.StatusBadRequest, "Account")
+			if msg := fieldError(t, doc.Selection, `input[name="new_email"]`); msg != "Enter a valid email address, like name@example.com." {
+				t.Fatalf("the address field says %q", msg)
+			}
+			if msg := fieldError(t, doc.Selection, "#field-email-current_password"); msg != "Enter your current password." {
+				t.Fatalf("the password field says %q", msg)
+			}
+			if n := doc.Find(`form[action="/account/email"] .error-summary-list li`).Length(); n != 2 {
+				t.Fatalf("the form's error summary lists %d errors, want 2", n)
+			}
+			if now := ts.rows(t, "SELECT CAST(COUNT(*) AS TEXT) FROM security_events WHERE kind = 'password_check_failed'"); now != failed {
+				t.Fatalf("an empty password was counted as a failed check (%s, was %s)", now, failed)
+			}
 			if after := ts.accounts(t); after != before {
 				t.Fatalf("a refused change changed something:\n%s\nwas\n%s", after, before)
 			}

@@ -172,23 +172,24 @@ func (s *Server) changeEmail(c *fiber.Ctx) error {
 	if err == nil {
 		return c.Redirect("/account?done=email-sent", fiber.StatusSeeOther)
 	}
-	e := classify(err)
-	field := e.Field
-	switch {
-	case field == "current_password":
-		field = "email_current_password"
-	case errors.Is(err, auth.ErrEmailTaken):
-		field, e.Message, e.Status = "new_email", "Another account uses that address.", fiber.StatusConflict
-	case field == "":
+	errs, status, ok := formErrors(err)
+	if errors.Is(err, auth.ErrEmailTaken) {
+		errs, status, ok = map[string]string{"new_email": "Another account uses that address."}, fiber.StatusConflict, true
+	}
+	if !ok {
 		return err
+	}
+	if message, found := errs["current_password"]; found { // the page has two password fields
+		delete(errs, "current_password")
+		errs["email_current_password"] = message
 	}
 	page, perr := s.accountModel(c)
 	if perr != nil {
 		return perr
 	}
 	page.NewEmail = newEmail
-	page.Errors[field] = e.Message
-	c.Status(e.Status)
+	page.Errors = errs
+	c.Status(status)
 	return render(c, pages.Account(*page))
 }
 

@@ -124,9 +124,19 @@ func TestPageRename(t *testing.T) {
 			fields:  map[string]string{field: message, otherRows(sid) + ` input[name="name"]`: ""},
 		}
 		sc.check = func(t *testing.T, s *stage, _ *client, res *response) {
-			shown, stored := text(res.Doc(t).Find(s.expand(t, rowOf(sid)+" h2"))), s.ts.deviceName(t, s.expand(t, sid))
+			doc := res.Doc(t)
+			shown, stored := text(doc.Find(s.expand(t, rowOf(sid)+" h2"))), s.ts.deviceName(t, s.expand(t, sid))
 			if shown != stored {
 				t.Fatalf("the row's heading %q, want the unchanged name %q", shown, stored)
+			}
+			// Above the list, an error summary links to the row's field.
+			summary := doc.Find(`main .error-summary-list a`)
+			input, _ := doc.Find(s.expand(t, field)).Attr("id")
+			if href, _ := summary.Attr("href"); summary.Length() != 1 || href != "#"+input || !strings.HasSuffix(text(summary), message) {
+				t.Fatalf("the row's error summary: %d links, first %q to %q; want one to #%s saying %q", summary.Length(), text(summary), href, input, message)
+			}
+			if doc.Find(`main .error-summary + ul.devices`).Length() != 1 {
+				t.Fatal("the error summary is not right above the list of devices")
 			}
 		}
 		return sc

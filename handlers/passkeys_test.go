@@ -481,8 +481,13 @@ func TestPasskeyPagesRegistrationRefusals(t *testing.T) {
 				doc := expectPage(t, res, http.StatusBadRequest, "Sign-in security")
 				form := doc.Find(`form[data-passkey="register"]`)
 				if tc.field == "passkey_name" {
-					if fieldError(t, form, `input[name="name"]`) == "" {
+					msg := fieldError(t, form, `input[name="name"]`)
+					if msg == "" {
 						t.Fatal("no error next to the name")
+					}
+					link := form.Find(`.error-summary-list a[href="#field-passkey-name"]`)
+					if link.Length() != 1 || !strings.HasSuffix(text(link), msg) {
+						t.Fatalf("the form's error summary does not link to the name with its error: %q", text(form.Find(".error-summary")))
 					}
 				} else if got := text(form.Find(`[role="alert"]`)); got != tc.message {
 					t.Fatalf("alert %q, want %q", got, tc.message)

@@ -14,6 +14,9 @@ import (
 // does any mail still waiting to be sent to the address. Each device that was signed in is told
 // it was revoked.
 func (s *Service) DeleteAccount(ctx context.Context, p *Principal, current, ip string) error {
+	if current == "" {
+		return invalid("delete_current_password", "Enter your current password.")
+	}
 	user, err := s.store.UserByID(ctx, p.UserID)
 	if errors.Is(err, models.ErrNotFound) {
 		return ErrSessionRevoked

@@ -344,9 +344,16 @@ func (s *Service) MarkEmailVerified(ctx context.Context, userID string) error {
 // RequestEmailChange sends a confirmation link to a new address, after the current password.
 // The address changes only when that link is used.
 func (s *Service) RequestEmailChange(ctx context.Context, p *Principal, rawEmail, password, ip string) error {
+	var errs ValidationErrors
 	email, err := NormalizeEmail(rawEmail)
 	if err != nil {
-		return invalidField(err, "new_email")
+		errs.add(invalidField(err, "new_email"))
+	}
+	if password == "" {
+		errs.add(invalid("current_password", "Enter your current password."))
+	}
+	if err := errs.err(); err != nil {
+		return err // every field's error at once, before the password is checked
 	}
 	user, err := s.store.UserByID(ctx, p.UserID)
 	if err != nil {

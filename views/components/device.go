@@ -35,6 +35,22 @@ func (d DeviceRow) label() string {
 	return d.Name
 }
 
+// renameField is the row's rename field, with the error of a refused rename.
+func (d DeviceRow) renameField() FieldProps {
+	return FieldProps{ID: "device-name-" + d.ID, Name: "name", Label: "New name for " + d.label(), Value: d.RenameValue,
+		Error: d.RenameError, Required: true, MaxLength: 64}
+}
+
+// RenameErrors lists the refused renames of rows (as Arrange labels them) for the page's error
+// summary, each linking to its row's field.
+func RenameErrors(rows []DeviceRow) []FieldError {
+	var out []FieldError
+	for _, d := range rows {
+		out = append(out, ErrorsOf(d.renameField())...)
+	}
+	return out
+}
+
 // Arrange returns the rows in the order "Your devices" shows them (this device first, then the
 // others by last activity, most recent first) with a Label on each that no other row shares,
 // so that a screen reader can tell "Sign out Rae's phone" from the other Rae's phone.

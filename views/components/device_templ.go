@@ -280,7 +280,7 @@ func Device(now time.Time, csrfToken string, d DeviceRow) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = Field(FieldProps{ID: "device-name-" + d.ID, Name: "name", Label: "New name for " + d.label(), Value: d.RenameValue, Error: d.RenameError, Required: true, MaxLength: 64}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Field(d.renameField()).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -191,8 +191,13 @@ func PasskeyRegister(csrf, name, nameError, passkeyError string) templ.Component
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = Field(FieldProps{ID: "field-passkey-name", Name: "name", Label: "Name it, so you can tell it apart", Value: name, Error: nameError,
-			Hint: "For example \"Laptop\" or \"Phone\". Leave it empty to call it \"Passkey\".", MaxLength: 64}).Render(ctx, templ_7745c5c3_Buffer)
+		field := FieldProps{ID: "field-passkey-name", Name: "name", Label: "Name it, so you can tell it apart", Value: name, Error: nameError,
+			Hint: "For example \"Laptop\" or \"Phone\". Leave it empty to call it \"Passkey\".", MaxLength: 64}
+		templ_7745c5c3_Err = ErrorSummary(ErrorsOf(field)).Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = Field(field).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -245,7 +250,7 @@ func PasskeyReauth(csrf, action string) templ.Component {
 		var templ_7745c5c3_Var7 templ.SafeURL
 		templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(action))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/passkey.templ`, Line: 51, Col: 51}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/passkey.templ`, Line: 55, Col: 51}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 		if templ_7745c5c3_Err != nil {
@@ -345,7 +350,7 @@ func passkeyAlert(message string) templ.Component {
 			var templ_7745c5c3_Var10 string
 			templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(message)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/passkey.templ`, Line: 72, Col: 66}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/passkey.templ`, Line: 76, Col: 66}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
 			if templ_7745c5c3_Err != nil {
