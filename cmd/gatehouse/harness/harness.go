@@ -332,19 +332,14 @@ func (r Result) String() string {
 // other than 0 is a Result, not an error; the error says the command could not run or was still
 // running when ctx ended (it is then killed).
 func (c CLI) Run(ctx context.Context, stdin string, args ...string) (Result, error) {
-	bin := c.Binary
-	if bin == "" {
-		var err error
-		if bin, err = Build(); err != nil {
-			return Result{}, err
-		}
+	cmd, err := c.Command(ctx, args...)
+	if err != nil {
+		return Result{}, err
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = environ(c.Env)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	err = cmd.Run()
 	r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
 	var exit *exec.ExitError
 	switch {
@@ -356,6 +351,21 @@ func (c CLI) Run(ctx context.Context, stdin string, args ...string) (Result, err
 		return r, fmt.Errorf("gatehouse %s: %w", strings.Join(args, " "), err)
 	}
 	return r, nil
+}
+
+// Command is `gatehouse args...` with the CLI's settings, not started: for a caller that wires
+// its input and output itself (a terminal, say).
+func (c CLI) Command(ctx context.Context, args ...string) (*exec.Cmd, error) {
+	bin := c.Binary
+	if bin == "" {
+		var err error
+		if bin, err = Build(); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = environ(c.Env)
+	return cmd, nil
 }
 
 // environ is this process's environment without anything that configures Gatehouse or its
