@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,16 +45,20 @@ func backendPID(ctx context.Context, tx *models.Store) (int, error) {
 	return pid, nil
 }
 
-// waitBlockedBy waits until backend waiter waits for a lock that backend holder holds. It returns
-// false if finished closes first: the waiter's transaction ended without ever waiting.
+// waitBlockedBy waits until backend waiter waits for a lock that backend holder holds (waiter 0:
+// any backend). It returns false if finished closes first: the waiting transaction ended without
+// ever waiting.
 func waitBlockedBy(t *testing.T, store *models.Store, waiter, holder int, finished <-chan struct{}) bool {
 	t.Helper()
+	query, args := "SELECT ?::int = ANY(pg_blocking_pids(?::int))", []any{holder, waiter}
+	if waiter == 0 {
+		query, args = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE ?::int = ANY(pg_blocking_pids(pid)))", []any{holder}
+	}
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		var blocked bool
-		err := store.DB().WithContext(t.Context()).Raw("SELECT ?::int = ANY(pg_blocking_pids(?::int))", holder, waiter).Scan(&blocked).Error
-		if err != nil {
+		if err := store.DB().WithContext(t.Context()).Raw(query, args...).Scan(&blocked).Error; err != nil {
 			t.Fatalf("read pg_blocking_pids: %v", err)
 		}
 		if blocked {
@@ -103,6 +108,33 @@ func (r *txRun) pidOf(t *testing.T, name string) int {
 		t.Fatalf("%s ended before it began: %v", name, err)
 		return 0
 	}
+}
+
+// holdTx runs fn in a transaction and keeps that transaction open after fn, holding its locks,
+// until release is called. It returns once fn has run, with the transaction's backend.
+func holdTx(t *testing.T, ctx context.Context, store *models.Store, name string, fn func(tx *models.Store) error) (run *txRun, pid int, release func()) {
+	t.Helper()
+	did, released := make(chan struct{}), make(chan struct{})
+	run = startTx(ctx, store, func(tx *models.Store) error {
+		if err := fn(tx); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		close(did)
+		select {
+		case <-released:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	pid = run.pidOf(t, name)
+	select {
+	case <-did:
+	case err := <-run.done:
+		t.Fatalf("%s ended before it was done: %v", name, err)
+	}
+	var once sync.Once
+	return run, pid, func() { once.Do(func() { close(released) }) }
 }
 
 func isDeadlock(err error) bool {
@@ -221,25 +253,10 @@ func TestLockUserQueuesTransactionsOfOneUser(t *testing.T) {
 	store, ctx := db.Store, t.Context()
 	user := lockUser(t, store)
 
-	locked, release := make(chan struct{}), make(chan struct{})
-	first := startTx(ctx, store, func(tx *models.Store) error {
-		if _, err := tx.LockUser(ctx, user.ID); err != nil {
-			return fmt.Errorf("first: lock user: %w", err)
-		}
-		close(locked)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	first, firstPID, release := holdTx(t, ctx, store, "first", func(tx *models.Store) error {
+		_, err := tx.LockUser(ctx, user.ID)
+		return err
 	})
-	firstPID := first.pidOf(t, "first")
-	select {
-	case <-locked:
-	case err := <-first.done:
-		t.Fatalf("first ended before it locked the user: %v", err)
-	}
 
 	second := startTx(ctx, store, func(tx *models.Store) error {
 		if _, err := tx.LockUser(ctx, user.ID); err != nil {
@@ -249,40 +266,15 @@ func TestLockUserQueuesTransactionsOfOneUser(t *testing.T) {
 	})
 	secondPID := second.pidOf(t, "second")
 	if !waitBlockedBy(t, store, secondPID, firstPID, second.finished) {
-		close(release)
+		release()
 		t.Fatalf("a second LockUser of one user did not wait for the first transaction (%v)", <-second.done)
 	}
-	close(release)
+	release()
 	if err := <-first.done; err != nil {
 		t.Errorf("first: %v", err)
 	}
 	if err := <-second.done; err != nil {
 		t.Errorf("second, after the first committed: %v", err)
-	}
-}
-
-// waitAnyBlockedBy waits until some backend waits for a lock that backend holder holds. It
-// returns false if finished closes first.
-func waitAnyBlockedBy(t *testing.T, store *models.Store, holder int, finished <-chan struct{}) bool {
-	t.Helper()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var blocked bool
-		err := store.DB().WithContext(t.Context()).Raw("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE ?::int = ANY(pg_blocking_pids(pid)))", holder).Scan(&blocked).Error
-		if err != nil {
-			t.Fatalf("read pg_blocking_pids: %v", err)
-		}
-		if blocked {
-			return true
-		}
-		select {
-		case <-finished:
-			return false
-		case <-t.Context().Done():
-			t.Fatalf("waiting for a backend to block on backend %d: %v", holder, t.Context().Err())
-		case <-tick.C:
-		}
 	}
 }
 
@@ -303,28 +295,13 @@ func TestRotateInOneStatementBehindASignOutEverywhere(t *testing.T) {
 		t.Fatalf("create session: %v", err)
 	}
 
-	signedOut, release := make(chan struct{}), make(chan struct{})
-	everywhere := startTx(ctx, store, func(tx *models.Store) error {
+	everywhere, holder, release := holdTx(t, ctx, store, "sign-out everywhere", func(tx *models.Store) error {
 		if _, err := tx.BumpTokenVersion(ctx, user.ID, lockNow); err != nil {
 			return fmt.Errorf("bump token_version: %w", err)
 		}
-		if _, err := tx.RevokeUserSessions(ctx, user.ID, "", models.EventSignedOutEverywhere, lockNow); err != nil {
-			return fmt.Errorf("revoke sessions: %w", err)
-		}
-		close(signedOut)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		_, err := tx.RevokeUserSessions(ctx, user.ID, "", models.EventSignedOutEverywhere, lockNow)
+		return err
 	})
-	holder := everywhere.pidOf(t, "sign-out everywhere")
-	select {
-	case <-signedOut:
-	case err := <-everywhere.done:
-		t.Fatalf("the sign-out everywhere ended before it revoked the sessions: %v", err)
-	}
 
 	type result struct {
 		r   *models.Rotation
@@ -339,12 +316,12 @@ func TestRotateInOneStatementBehindASignOutEverywhere(t *testing.T) {
 		})
 		rotated <- result{r, err}
 	}()
-	if !waitAnyBlockedBy(t, store, holder, rotateDone) {
-		close(release)
+	if !waitBlockedBy(t, store, 0, holder, rotateDone) {
+		release()
 		res := <-rotated
 		t.Fatalf("the rotation did not wait for the sign-out everywhere's lock on the session (rotation %+v, %v): the test no longer sets up the race", res.r, res.err)
 	}
-	close(release)
+	release()
 	if err := <-everywhere.done; err != nil {
 		t.Fatalf("sign-out everywhere: %v", err)
 	}
