@@ -229,10 +229,20 @@ func (s *Server) WebURL() string { return "http://" + s.webAddr }
 // LogPath is the file Mailpit's output goes to.
 func (s *Server) LogPath() string { return filepath.Join(s.opts.Dir, "mailpit.log") }
 
+// dbPath is the file Mailpit keeps its messages in; its /api/v1/info names it.
+func (s *Server) dbPath() string { return filepath.Join(s.opts.Dir, "mailpit.db") }
+
+// samePath tells whether two paths name one file (Mailpit runs in this process's directory).
+func samePath(a, b string) bool {
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
+}
+
 func (s *Server) args() []string {
 	args := []string{
 		"--smtp", s.smtpAddr, "--listen", s.webAddr,
-		"--database", filepath.Join(s.opts.Dir, "mailpit.db"),
+		"--database", s.dbPath(),
 		"--quiet", "--disable-version-check", "--smtp-disable-rdns",
 		"--smtp-strict-rfc-headers", // refuse a bare CR in headers, as a strict server would
 		"--max", "0",                // keep every message
@@ -298,7 +308,10 @@ func (s *Server) running() bool {
 	}
 }
 
-// waitReady polls /readyz and the SMTP port until both answer, the process exits, or 60 s pass.
+// waitReady polls the web API and the SMTP port until both answer, the process exits, or 60 s
+// pass. The web API must be this Mailpit's, with its own database: another test's Mailpit on a
+// port this one could not bind answers too. Once both answer, the process must still be running a
+// moment later: a Mailpit that bound one port but not the other exits.
 func (s *Server) waitReady(ctx context.Context, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -306,7 +319,11 @@ func (s *Server) waitReady(ctx context.Context, exited <-chan struct{}) error {
 	defer ticker.Stop()
 	for {
 		if s.answers(ctx) {
-			return nil
+			select {
+			case <-exited:
+			case <-time.After(2 * pollInterval):
+				return nil
+			}
 		}
 		select {
 		case <-exited:
@@ -319,7 +336,7 @@ func (s *Server) waitReady(ctx context.Context, exited <-chan struct{}) error {
 }
 
 func (s *Server) answers(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.WebURL()+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.WebURL()+"/api/v1/info", nil)
 	if err != nil {
 		return false
 	}
@@ -327,8 +344,10 @@ func (s *Server) answers(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
+	var info struct{ Database string }
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK || err != nil || !samePath(info.Database, s.dbPath()) {
 		return false
 	}
 	conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", s.smtpAddr)
@@ -349,9 +368,16 @@ func (s *Server) Stop(ctx context.Context) error {
 
 func (s *Server) stopLocked(ctx context.Context) error {
 	if !s.running() {
+		if s.log != nil {
+			s.log.Close() // it exited by itself
+			s.log = nil
+		}
 		return nil
 	}
-	defer s.log.Close()
+	defer func() {
+		s.log.Close()
+		s.log = nil
+	}()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	grace := time.NewTimer(10 * time.Second)
 	defer grace.Stop()
