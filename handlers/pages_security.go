@@ -100,7 +100,7 @@ func (s *Server) confirmTOTP(c *fiber.Ctx) error {
 		return err
 	})
 	if errors.Is(err, auth.ErrFactorAlreadyOn) {
-		return c.Redirect("/account/security?done=totp-already-on", fiber.StatusSeeOther)
+		return s.totpAlreadyOn(c)
 	}
 	if errors.Is(err, auth.ErrNotFound) {
 		return c.Redirect("/account/security?done=enrolment-expired", fiber.StatusSeeOther)
@@ -109,7 +109,7 @@ func (s *Server) confirmTOTP(c *fiber.Ctx) error {
 	if errors.As(err, &invalid) {
 		enrolment, eerr := s.auth.TOTPEnrolmentOf(ctxOf(c), p, factor)
 		if errors.Is(eerr, auth.ErrFactorAlreadyOn) {
-			return c.Redirect("/account/security?done=totp-already-on", fiber.StatusSeeOther)
+			return s.totpAlreadyOn(c)
 		}
 		if errors.Is(eerr, auth.ErrNotFound) {
 			return c.Redirect("/account/security?done=enrolment-expired", fiber.StatusSeeOther)
@@ -137,6 +137,20 @@ func (s *Server) confirmTOTP(c *fiber.Ctx) error {
 		return render(c, pages.RecoveryCodes(pages.RecoveryCodesPage{Frame: s.frame(c, "Save your recovery codes"), Codes: codes, First: true}))
 	}
 	return c.Redirect("/account/security?done=totp-added", fiber.StatusSeeOther)
+}
+
+// totpAlreadyOn answers a set-up form submitted again after it turned the app on (a double
+// click, whose first answer never showed). When the app is the account's only factor, that first
+// answer held the recovery codes, so the notice says how to get a new set.
+func (s *Server) totpAlreadyOn(c *fiber.Ctx) error {
+	sec, err := s.auth.SecurityOf(ctxOf(c), principal(c).UserID)
+	if err != nil {
+		return err
+	}
+	if len(sec.Factors) == 1 {
+		return c.Redirect("/account/security?done=totp-already-on-codes", fiber.StatusSeeOther)
+	}
+	return c.Redirect("/account/security?done=totp-already-on", fiber.StatusSeeOther)
 }
 
 // newRecoveryCodes is POST /account/security/recovery-codes: a new set, which voids the old one.

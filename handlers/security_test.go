@@ -171,7 +171,7 @@ func TestSecurityActions(t *testing.T) {
 				expectRedirect(t, res, "/account/security?done=enrolment-expired")
 			}
 			res := laptop.postForm("/account/security/totp/confirm", url.Values{"factor": {app.factorID}, "name": {"x"}, "code": {sfCode(t, ts, app.secret, 0)}})
-			expectRedirect(t, res, "/account/security?done=totp-already-on") // her own app, on already
+			expectRedirect(t, res, "/account/security?done=totp-already-on-codes") // her own app, on already
 			if after := factorRows(t); after != before {
 				t.Fatalf("refused confirmations changed the factors:\n%s\n%s", before, after)
 			}

@@ -614,8 +614,6 @@ func TestChallengeOfAnotherUser(t *testing.T) {
 	})
 }
 
-// TestConcurrentCompletions: however many answers to one challenge run at once, one session starts,
-// and the codes of the answers that lost are not used up.
 // TestConfirmTOTPTwiceAtOnce: the same enrolment confirmed by two requests at once (a double
 // click) turns the app on once, with one set of recovery codes; the other request is told the
 // app is on, whichever step it had reached when the first committed.
@@ -665,6 +663,8 @@ func TestConfirmTOTPTwiceAtOnce(t *testing.T) {
 	})
 }
 
+// TestConcurrentCompletions: however many answers to one challenge run at once, one session starts,
+// and the codes of the answers that lost are not used up.
 func TestConcurrentCompletions(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		m := newMFAEnv(t, db)

@@ -139,7 +139,13 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p *Principal, factorID, name,
 		if err := tx.ConfirmFactor(ctx, p.UserID, f.ID, name, step, now); errors.Is(err, models.ErrNotFound) {
 			// Removed, or confirmed by a submit that ran beside this one (it held the user's
 			// lock first, so its commit is visible now).
-			if again, ferr := tx.FactorOf(ctx, p.UserID, f.ID); ferr == nil && again.ConfirmedAt != nil {
+			again, ferr := tx.FactorOf(ctx, p.UserID, f.ID)
+			switch {
+			case errors.Is(ferr, models.ErrNotFound):
+				return ErrNotFound
+			case ferr != nil:
+				return fmt.Errorf("read factor again: %w", ferr)
+			case again.ConfirmedAt != nil:
 				return ErrFactorAlreadyOn
 			}
 			return ErrNotFound
