@@ -227,6 +227,12 @@
       return;
     }
     form.hidden = false;
+    // A refused registration comes back with its error summary in this form, which was hidden
+    // when the page loaded, so the summary's autofocus did not take: give it the focus now.
+    var summary = form.querySelector(".error-summary");
+    if (summary) {
+      summary.focus();
+    }
     var autofill = form.dataset.passkey === "login" ? conditional(form) : null;
     button.addEventListener("click", function () {
       if (autofill) {
