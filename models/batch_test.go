@@ -89,7 +89,9 @@ func TestRotateBatchAppliesTheGuardOfRotateInOneStatement(t *testing.T) {
 		old.ExpiresAt = now.Add(-time.Second)
 		createSession(t, db, old)
 		createSession(t, db, session("disabled", "u2", "dev-disabled", now.Add(-time.Hour)))
-		if _, err := db.Store.DisableUser(t.Context(), "u2", now.Add(-time.Minute)); err != nil {
+		// Only the user is disabled, its session left live, so that the guard's own clause on
+		// the user refuses it (DisableUser would sign the session out too).
+		if err := db.Store.DB().Exec("UPDATE users SET disabled_at = ? WHERE id = ?", now.Add(-time.Minute), "u2").Error; err != nil {
 			t.Fatal(err)
 		}
 

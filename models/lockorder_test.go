@@ -296,10 +296,7 @@ func TestRotateInOneStatementBehindASignOutEverywhere(t *testing.T) {
 	}
 
 	everywhere, holder, release := holdTx(t, ctx, store, "sign-out everywhere", func(tx *models.Store) error {
-		if _, err := tx.BumpTokenVersion(ctx, user.ID, lockNow); err != nil {
-			return fmt.Errorf("bump token_version: %w", err)
-		}
-		_, err := tx.RevokeUserSessions(ctx, user.ID, "", models.EventSignedOutEverywhere, lockNow)
+		_, _, err := tx.SignOutEverywhere(ctx, user.ID, models.EventSignedOutEverywhere, lockNow)
 		return err
 	})
 

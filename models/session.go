@@ -93,10 +93,10 @@ type RotateParams struct {
 // The user's values (token_version, the verified address, disabled) come from the statement's
 // snapshot; the user's row is not locked, so refreshes of one user never queue on it. That is
 // sound because every transaction that bumps token_version or disables the user also revokes
-// every live session of the user (bumpVersion's rule). A rotation whose snapshot predates such a
-// transaction either finishes before it touches the session, and so is ordered before it, or
-// waits for that transaction's lock on the session row and then re-checks the row's latest
-// version (PostgreSQL re-reads only the locked table's row, not users'), which is revoked: it
+// every live session of the user: bumpVersion does both in one call. A rotation whose snapshot
+// predates such a transaction either finishes before it touches the session, and so is ordered
+// before it, or waits for that transaction's lock on the session row and then re-checks the row's
+// latest version (PostgreSQL re-reads only the locked table's row, not users'), which is revoked: it
 // rotates nothing. A transaction that wrote the session row without revoking it would let the
 // rotation sign with the token_version it replaced (TestRotateInOneStatementBehindASignOutEverywhere).
 // The verified address is sound for another reason: nothing ever clears it (an email change

@@ -263,7 +263,7 @@ func TestAccessStateOf(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := t.Context()
 		sessionWorld(t, db)
-		if _, err := db.Store.DisableUser(ctx, "bob", now); err != nil {
+		if _, _, err := db.Store.DisableUser(ctx, "bob", now); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range []struct {
@@ -275,6 +275,7 @@ func TestAccessStateOf(t *testing.T) {
 			{"s-arev", models.AccessState{UserID: "alice", Email: "alice@example.com", DisplayName: "alice", TokenVersion: 1, SessionRevoked: true,
 				SessionExpiresAt: now.Add(30 * 24 * time.Hour), AuthenticatedAt: now.Add(-90 * time.Minute)}},
 			{"s-b1", models.AccessState{UserID: "bob", Email: "bob@example.com", DisplayName: "bob", TokenVersion: 2, UserDisabled: true,
+				SessionRevoked:   true, // disabling signs every session out too
 				SessionExpiresAt: now.Add(30 * 24 * time.Hour), AuthenticatedAt: now.Add(-65 * time.Minute)}},
 		} {
 			got, err := db.Store.AccessStateOf(ctx, c.id)

@@ -99,26 +99,31 @@ func (s *Store) LockUser(ctx context.Context, id string) (*User, error) {
 	return &u, translate(err)
 }
 
-// SetPassword stores a new password hash and bumps token_version, returning the new version.
-func (s *Store) SetPassword(ctx context.Context, userID, hash string, now time.Time) (int64, error) {
-	return s.bumpVersion(ctx, userID, now, map[string]any{"password_hash": hash})
-}
-
-// BumpTokenVersion invalidates every access token the user holds; it returns the new version.
-func (s *Store) BumpTokenVersion(ctx context.Context, userID string, now time.Time) (int64, error) {
-	return s.bumpVersion(ctx, userID, now, nil)
-}
-
-// DisableUser marks the user disabled and bumps token_version.
-func (s *Store) DisableUser(ctx context.Context, userID string, now time.Time) (int64, error) {
-	return s.bumpVersion(ctx, userID, now, map[string]any{"disabled_at": now})
-}
-
-// bumpVersion moves token_version on (with set's other columns). The caller must revoke every
-// live session of the user in the same transaction (RevokeUserSessions): the one-statement
+// A version bump ends every access token the user holds and, in the same call, signs out every
+// session of the user (reason is recorded on each): the two go together, because the one-statement
 // rotation reads token_version without locking the user's row and relies on that revocation to
-// refuse a rotation that waited behind the bump (see rotateStatement).
-func (s *Store) bumpVersion(ctx context.Context, userID string, now time.Time, set map[string]any) (int64, error) {
+// refuse a rotation that waited behind the bump (see rotateStatement). Each returns the new
+// version and the sessions it signed out. Call them inside a transaction (InTx), which makes
+// the two statements one change.
+
+// SetPassword stores a new password hash, bumps token_version and signs out every session.
+func (s *Store) SetPassword(ctx context.Context, userID, hash, reason string, now time.Time) (int64, []string, error) {
+	return s.bumpVersion(ctx, userID, reason, now, map[string]any{"password_hash": hash})
+}
+
+// SignOutEverywhere bumps token_version and signs out every session.
+func (s *Store) SignOutEverywhere(ctx context.Context, userID, reason string, now time.Time) (int64, []string, error) {
+	return s.bumpVersion(ctx, userID, reason, now, nil)
+}
+
+// DisableUser marks the user disabled, bumps token_version and signs out every session.
+func (s *Store) DisableUser(ctx context.Context, userID string, now time.Time) (int64, []string, error) {
+	return s.bumpVersion(ctx, userID, EventUserDisabled, now, map[string]any{"disabled_at": now})
+}
+
+// bumpVersion moves token_version on (with set's other columns) and revokes every live session
+// of the user.
+func (s *Store) bumpVersion(ctx context.Context, userID, reason string, now time.Time, set map[string]any) (int64, []string, error) {
 	var version int64
 	assign := ""
 	args := []any{now}
@@ -132,5 +137,12 @@ func (s *Store) bumpVersion(ctx context.Context, userID string, now time.Time, s
 	if err == nil && version == 0 {
 		err = ErrNotFound
 	}
-	return version, translate(err)
+	if err != nil {
+		return 0, nil, translate(err)
+	}
+	ended, err := s.RevokeUserSessions(ctx, userID, "", reason, now)
+	if err != nil {
+		return 0, nil, err
+	}
+	return version, ended, nil
 }

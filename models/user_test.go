@@ -1,7 +1,10 @@
 package models_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -68,25 +71,49 @@ func TestUserLookups(t *testing.T) {
 	})
 }
 
-// SetPassword, BumpTokenVersion and DisableUser each bump token_version by one and return it.
+// SetPassword, SignOutEverywhere and DisableUser each bump token_version by one and return it,
+// and sign out every live session of that user, and of that user alone, with the reason given
+// (the one-statement rotation relies on it: see rotateStatement).
 func TestTokenVersionBumps(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := t.Context()
 		alice := createUser(t, db, "alice")
 		bob := createUser(t, db, "bob")
+		createSession(t, db, session("bob-1", bob.ID, "bob-d1", now.Add(-time.Hour)))
 
 		steps := []struct {
-			name string
-			bump func() (int64, error)
+			name, reason string
+			bump         func() (int64, []string, error)
 		}{
-			{"SetPassword", func() (int64, error) { return db.Store.SetPassword(ctx, alice.ID, "$argon2id$new", now) }},
-			{"BumpTokenVersion", func() (int64, error) { return db.Store.BumpTokenVersion(ctx, alice.ID, now) }},
-			{"DisableUser", func() (int64, error) { return db.Store.DisableUser(ctx, alice.ID, now) }},
+			{"SetPassword", "password_changed", func() (int64, []string, error) {
+				return db.Store.SetPassword(ctx, alice.ID, "$argon2id$new", "password_changed", now)
+			}},
+			{"SignOutEverywhere", "signed_out_everywhere", func() (int64, []string, error) {
+				return db.Store.SignOutEverywhere(ctx, alice.ID, "signed_out_everywhere", now)
+			}},
+			{"DisableUser", models.EventUserDisabled, func() (int64, []string, error) { return db.Store.DisableUser(ctx, alice.ID, now) }},
 		}
 		for i, step := range steps {
-			if v, err := step.bump(); err != nil || v != int64(i+2) {
+			live := []string{fmt.Sprintf("%d-a", i), fmt.Sprintf("%d-b", i)}
+			for _, id := range live {
+				createSession(t, db, session(id, alice.ID, "dev-"+id, now.Add(-time.Hour)))
+			}
+			v, ended, err := step.bump()
+			if err != nil || v != int64(i+2) {
 				t.Errorf("%s: version %d, %v; want %d", step.name, v, err, i+2)
 			}
+			slices.Sort(ended)
+			if !slices.Equal(ended, live) {
+				t.Errorf("%s: signed out %q, want alice's live sessions %q", step.name, ended, live)
+			}
+			for _, id := range live {
+				if n := db.Count(t, "SELECT COUNT(*) FROM device_sessions WHERE id = ? AND revoked_at IS NOT NULL AND revoked_reason = ?", id, step.reason); n != 1 {
+					t.Errorf("%s: session %s is not revoked with reason %q", step.name, id, step.reason)
+				}
+			}
+		}
+		if n := db.Count(t, "SELECT COUNT(*) FROM device_sessions WHERE id = 'bob-1' AND revoked_at IS NULL"); n != 1 {
+			t.Error("bob's session was signed out by alice's bumps")
 		}
 		u, err := db.Store.UserByID(ctx, alice.ID)
 		if err != nil {
@@ -98,8 +125,8 @@ func TestTokenVersionBumps(t *testing.T) {
 		if u, _ := db.Store.UserByID(ctx, bob.ID); u.TokenVersion != 1 || u.Disabled() {
 			t.Errorf("bob was touched: %+v", u)
 		}
-		_, err = db.Store.BumpTokenVersion(ctx, "nobody", now)
-		wantErr(t, "BumpTokenVersion(unknown)", err, models.ErrNotFound)
+		_, _, err = db.Store.SignOutEverywhere(ctx, "nobody", "signed_out_everywhere", now)
+		wantErr(t, "SignOutEverywhere(unknown)", err, models.ErrNotFound)
 	})
 }
 

@@ -231,16 +231,13 @@ func (s *Service) ResetPassword(ctx context.Context, token, next, confirm string
 		if !linkStillApplies(link, user) {
 			return ErrInvalidToken // disabled, or the address changed since the link was sent
 		}
-		if version, err = tx.SetPassword(ctx, user.ID, hash, now); err != nil {
+		if version, ended, err = tx.SetPassword(ctx, user.ID, hash, models.EventPasswordReset, now); err != nil {
 			return fmt.Errorf("set password: %w", err)
 		}
 		if !user.EmailVerified() {
 			if err := tx.MarkEmailVerified(ctx, user.ID, user.Email, now); err != nil {
 				return fmt.Errorf("mark verified: %w", err)
 			}
-		}
-		if ended, err = tx.RevokeUserSessions(ctx, user.ID, "", models.EventPasswordReset, now); err != nil {
-			return fmt.Errorf("sign out every session: %w", err)
 		}
 		event := &models.SecurityEvent{UserID: user.ID, Kind: models.EventPasswordReset, IP: c.IP, CreatedAt: now}
 		needsSecond, err := s.needsSecondStep(ctx, tx, user.ID)
@@ -450,11 +447,8 @@ func (s *Service) UndoEmailChange(ctx context.Context, token string) error {
 		} else if err != nil {
 			return fmt.Errorf("restore the address: %w", err)
 		}
-		if _, err := tx.BumpTokenVersion(ctx, link.UserID, now); err != nil {
-			return fmt.Errorf("bump token_version: %w", err)
-		}
-		if ended, err = tx.RevokeUserSessions(ctx, link.UserID, "", models.EventEmailChangeUndone, now); err != nil {
-			return fmt.Errorf("sign out every session: %w", err)
+		if _, ended, err = tx.SignOutEverywhere(ctx, link.UserID, models.EventEmailChangeUndone, now); err != nil {
+			return fmt.Errorf("sign out everywhere: %w", err)
 		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: link.UserID, Kind: models.EventEmailChangeUndone, CreatedAt: now})
 	})

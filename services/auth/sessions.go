@@ -117,12 +117,9 @@ func (s *Service) revokeEverything(ctx context.Context, userID, sessionID, kind,
 	now := s.clock()
 	var ids []string
 	err := s.store.InTx(ctx, func(tx *models.Store) error {
-		if _, err := tx.BumpTokenVersion(ctx, userID, now); err != nil {
-			return fmt.Errorf("bump token_version: %w", err)
-		}
 		var err error
-		if ids, err = tx.RevokeUserSessions(ctx, userID, "", kind, now); err != nil {
-			return fmt.Errorf("sign out every session: %w", err)
+		if _, ids, err = tx.SignOutEverywhere(ctx, userID, kind, now); err != nil {
+			return fmt.Errorf("sign out everywhere: %w", err)
 		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: userID, SessionID: sessionID, Kind: kind, IP: ip, CreatedAt: now})
 	})
@@ -207,16 +204,17 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	)
 	err = s.store.InTx(ctx, func(tx *models.Store) error {
 		now := s.clock()
-		var err error
-		if version, err = tx.SetPassword(ctx, p.UserID, hash, now); err != nil {
-			return fmt.Errorf("set password: %w", err)
+		// The user's lock first: a password change or sign-out that committed meanwhile is then
+		// seen, and this session may be signed out by it.
+		if _, err := tx.LockUser(ctx, p.UserID); err != nil {
+			return fmt.Errorf("lock user: %w", err)
 		}
 		this, err := tx.LiveSessionOfUser(ctx, p.UserID, p.SessionID, now)
 		if err != nil {
 			return fmt.Errorf("read this session: %w", err)
 		}
-		if ended, err = tx.RevokeUserSessions(ctx, p.UserID, "", models.EventPasswordChanged, now); err != nil {
-			return fmt.Errorf("revoke sessions: %w", err)
+		if version, ended, err = tx.SetPassword(ctx, p.UserID, hash, models.EventPasswordChanged, now); err != nil {
+			return fmt.Errorf("set password: %w", err)
 		}
 		client := Client{DeviceID: this.DeviceID, DeviceName: this.DeviceName, UserAgent: this.UserAgent, IP: ip}
 		if started, _, err = s.startSessionInTx(ctx, tx, user, client, this.AMR); err != nil {

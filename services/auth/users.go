@@ -78,11 +78,8 @@ func (s *Service) DisableUser(ctx context.Context, rawEmail string) error {
 			return fmt.Errorf("find user: %w", err)
 		}
 		userID = u.ID
-		if _, err := tx.DisableUser(ctx, u.ID, now); err != nil {
+		if _, ids, err = tx.DisableUser(ctx, u.ID, now); err != nil {
 			return fmt.Errorf("disable user: %w", err)
-		}
-		if ids, err = tx.RevokeUserSessions(ctx, u.ID, "", models.EventUserDisabled, now); err != nil {
-			return fmt.Errorf("sign out every session: %w", err)
 		}
 		return tx.RecordEvent(ctx, &models.SecurityEvent{UserID: u.ID, Kind: models.EventUserDisabled, CreatedAt: now})
 	})
