@@ -2,7 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,18 +50,11 @@ func newBatchEnv(t *testing.T) *batchEnv {
 	t.Helper()
 	db := testdb.Postgres(t) // skips without GATEHOUSE_TEST_POSTGRES; SQLite runs the same batcher (TestRotationProperties/sqlite-batched, models/batch_test.go)
 	c := clock.NewManual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	keys, err := auth.OpenKeyRing(t.TempDir(), rand.Reader, c.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, err := auth.NewPasswords(fastPasswords, rand.Reader, 4, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	o := newOutcomes()
-	cfg := testConfig
-	cfg.RefreshBatch = true
-	svc := auth.New(cfg, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now, Observer: o})
+	svc := newServiceWith(t, db, c, t.TempDir(), func(cfg *auth.Config, deps *auth.Deps) {
+		cfg.RefreshBatch = true
+		deps.Observer = o
+	})
 	e := &batchEnv{env: &env{db: db, svc: svc, clock: c, ctx: context.Background()}, outcomes: o}
 	// One batch at a time, so that a batch held at the gate makes the next refreshes queue.
 	auth.SetRefreshBatchLimits(svc, 1, 64)
@@ -103,9 +95,24 @@ func (e *batchEnv) holdABatch(t *testing.T) <-chan refreshResult {
 }
 
 // waitQueued waits until n refreshes joined the queue.
-func (e *batchEnv) waitQueued(n int) {
+func (e *batchEnv) waitQueued(t *testing.T, n int) {
+	t.Helper()
 	for range n {
-		<-e.gate.Queued
+		recv(t, e.gate.Queued)
+	}
+}
+
+// recv receives from ch, failing the test after 30 s: a batch that never runs, or a refresh that
+// never answers, is a failure to see, not a hang until the suite's timeout.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("nothing arrived on a %T within 30 s", ch)
+		var zero T
+		return zero
 	}
 }
 
@@ -124,13 +131,13 @@ func TestBatchedRefreshOfOneTokenTwice(t *testing.T) {
 	first := e.signIn(t, "batch@example.com", "tabs")
 	blocker := e.holdABatch(t)
 	a, b := e.refreshAsync(e.ctx, first.RefreshToken), e.refreshAsync(e.ctx, first.RefreshToken)
-	e.waitQueued(2)
+	e.waitQueued(t, 2)
 	e.gate.Release(2)
-	ok(t, "blocker", <-blocker)
-	if size := <-e.gate.Runs; size != 2 {
+	ok(t, "blocker", recv(t, blocker))
+	if size := recv(t, e.gate.Runs); size != 2 {
 		t.Fatalf("the two tabs ran in a batch of %d, want 2", size)
 	}
-	ra, rb := ok(t, "tab a", <-a), ok(t, "tab b", <-b)
+	ra, rb := ok(t, "tab a", recv(t, a)), ok(t, "tab b", recv(t, b))
 	if ra.RefreshToken != rb.RefreshToken {
 		t.Errorf("the two tabs got different successors: a fork")
 	}
@@ -163,22 +170,22 @@ func TestReplayInABatchRotatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-e.gate.Runs
+	recv(t, e.gate.Runs)
 	e.clock.Advance(time.Minute) // out of the grace window: presenting victim's first token is a replay
 	other := e.signIn(t, "batch@example.com", "other")
 
 	blocker := e.holdABatch(t)
 	replay, legit := e.refreshAsync(e.ctx, victim.RefreshToken), e.refreshAsync(e.ctx, other.RefreshToken)
-	e.waitQueued(2)
+	e.waitQueued(t, 2)
 	e.gate.Release(2)
-	ok(t, "blocker", <-blocker)
-	if size := <-e.gate.Runs; size != 2 {
+	ok(t, "blocker", recv(t, blocker))
+	if size := recv(t, e.gate.Runs); size != 2 {
 		t.Fatalf("replay and refresh ran in a batch of %d, want 2", size)
 	}
-	if r := <-replay; !errors.Is(r.err, auth.ErrTokenReused) {
+	if r := recv(t, replay); !errors.Is(r.err, auth.ErrTokenReused) {
 		t.Errorf("replay in a batch: %v, want ErrTokenReused", r.err)
 	}
-	ok(t, "the other member", <-legit)
+	ok(t, "the other member", recv(t, legit))
 	if n := e.history(t, victim.SessionID); n != 2 {
 		t.Errorf("the replayed family has %d tokens in its history, want 2: the replay rotated", n)
 	}
@@ -209,14 +216,14 @@ func TestFailedBatchFallsBackPerMember(t *testing.T) {
 	for _, m := range members {
 		results = append(results, e.refreshAsync(e.ctx, m.RefreshToken))
 	}
-	e.waitQueued(len(members))
+	e.waitQueued(t, len(members))
 	e.gate.Release(2)
-	ok(t, "blocker", <-blocker)
-	if size := <-e.gate.Runs; size != len(members) {
+	ok(t, "blocker", recv(t, blocker))
+	if size := recv(t, e.gate.Runs); size != len(members) {
 		t.Fatalf("the members ran in a batch of %d, want %d", size, len(members))
 	}
 	for i, ch := range results {
-		ok(t, fmt.Sprintf("member %d", i), <-ch)
+		ok(t, fmt.Sprintf("member %d", i), recv(t, ch))
 		if n := e.history(t, members[i].SessionID); n != 2 {
 			t.Errorf("member %d's family has %d tokens in its history, want 2", i, n)
 		}
@@ -238,7 +245,7 @@ func TestLoneRefreshRunsAtOnce(t *testing.T) {
 			t.Fatalf("refresh %d: %v", i, err)
 		}
 		token = issued.RefreshToken
-		if size := <-e.gate.Runs; size != 1 {
+		if size := recv(t, e.gate.Runs); size != 1 {
 			t.Errorf("refresh %d ran in a batch of %d, want 1", i, size)
 		}
 	}
@@ -259,17 +266,17 @@ func TestCancelledBatchMember(t *testing.T) {
 		blocker := e.holdABatch(t)
 		ctx, cancel := context.WithCancel(e.ctx)
 		q := e.refreshAsync(ctx, quitter.RefreshToken)
-		e.waitQueued(1)
+		e.waitQueued(t, 1)
 		s := e.refreshAsync(e.ctx, stayer.RefreshToken)
-		e.waitQueued(1)
+		e.waitQueued(t, 1)
 		cancel()
-		if r := <-q; !errors.Is(r.err, context.Canceled) {
+		if r := recv(t, q); !errors.Is(r.err, context.Canceled) {
 			t.Errorf("cancelled while queued: %v, want context.Canceled", r.err)
 		}
 		e.gate.Release(2)
-		ok(t, "blocker", <-blocker)
-		ok(t, "the member that stayed", <-s)
-		if size := <-e.gate.Runs; size != 1 {
+		ok(t, "blocker", recv(t, blocker))
+		ok(t, "the member that stayed", recv(t, s))
+		if size := recv(t, e.gate.Runs); size != 1 {
 			t.Errorf("the next batch has %d members, want 1: the cancelled one left", size)
 		}
 		if n := e.history(t, quitter.SessionID); n != 1 {
@@ -282,16 +289,16 @@ func TestCancelledBatchMember(t *testing.T) {
 		blocker := e.holdABatch(t)
 		ctx, cancel := context.WithCancel(e.ctx)
 		q, s := e.refreshAsync(ctx, quitter.RefreshToken), e.refreshAsync(e.ctx, stayer.RefreshToken)
-		e.waitQueued(2)
+		e.waitQueued(t, 2)
 		e.gate.Release(1)
-		ok(t, "blocker", <-blocker)
-		if size := <-e.gate.Runs; size != 2 { // formed, waiting at the gate
+		ok(t, "blocker", recv(t, blocker))
+		if size := recv(t, e.gate.Runs); size != 2 { // formed, waiting at the gate
 			t.Fatalf("batch of %d, want 2", size)
 		}
 		cancel()
 		e.gate.Release(1)
-		ok(t, "the member that stayed", <-s)
-		if r := <-q; r.err != nil && !errors.Is(r.err, context.Canceled) {
+		ok(t, "the member that stayed", recv(t, s))
+		if r := recv(t, q); r.err != nil && !errors.Is(r.err, context.Canceled) {
 			t.Errorf("the cancelled member: %v", r.err)
 		}
 		if n := e.history(t, stayer.SessionID); n != 2 {
@@ -314,11 +321,11 @@ func TestConcurrentBatchedRefreshesShareBatches(t *testing.T) {
 	for _, tok := range tokens {
 		results = append(results, e.refreshAsync(e.ctx, tok.RefreshToken))
 	}
-	e.waitQueued(devices)
+	e.waitQueued(t, devices)
 	e.gate.Release(1000)
-	ok(t, "blocker", <-blocker)
+	ok(t, "blocker", recv(t, blocker))
 	for i, ch := range results {
-		ok(t, fmt.Sprintf("device %d", i), <-ch)
+		ok(t, fmt.Sprintf("device %d", i), recv(t, ch))
 		if n := e.history(t, tokens[i].SessionID); n != 2 {
 			t.Errorf("device %d's family has %d tokens in its history, want 2", i, n)
 		}

@@ -40,6 +40,12 @@ func newEnv(t *testing.T, db *testdb.DB) *env {
 // newService builds a service on db; two services on one db and key dir act as two instances.
 func newService(t testing.TB, db *testdb.DB, c *clock.Manual, keyDir string) *auth.Service {
 	t.Helper()
+	return newServiceWith(t, db, c, keyDir, nil)
+}
+
+// newServiceWith is newService with its configuration and collaborators changed by adjust.
+func newServiceWith(t testing.TB, db *testdb.DB, c *clock.Manual, keyDir string, adjust func(*auth.Config, *auth.Deps)) *auth.Service {
+	t.Helper()
 	keys, err := auth.OpenKeyRing(keyDir, rand.Reader, c.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +54,11 @@ func newService(t testing.TB, db *testdb.DB, c *clock.Manual, keyDir string) *au
 	if err != nil {
 		t.Fatal(err)
 	}
-	return auth.New(testConfig, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now})
+	cfg, deps := testConfig, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now}
+	if adjust != nil {
+		adjust(&cfg, &deps)
+	}
+	return auth.New(cfg, deps)
 }
 
 const testPassword = "correct horse battery"

@@ -35,17 +35,7 @@ type passkeyEnv struct {
 func newPasskeyEnv(t *testing.T, db *testdb.DB) *passkeyEnv {
 	t.Helper()
 	c := clock.NewManual(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	keys, err := auth.OpenKeyRing(t.TempDir(), rand.Reader, c.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, err := auth.NewPasswords(fastPasswords, rand.Reader, 4, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig
-	cfg.Issuer = passkeyOrigin
-	svc := auth.New(cfg, auth.Deps{Store: db.Store, Keys: keys, Passwords: pw, Now: c.Now})
+	svc := newServiceWith(t, db, c, t.TempDir(), func(cfg *auth.Config, _ *auth.Deps) { cfg.Issuer = passkeyOrigin })
 	e := &env{db: db, svc: svc, clock: c, ctx: t.Context()}
 	return &passkeyEnv{env: e, key: &passkeytest.Authenticator{Origin: passkeyOrigin, RPID: "localhost"}, keys: map[string]*passkeytest.Credential{}}
 }
