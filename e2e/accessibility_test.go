@@ -153,6 +153,8 @@ func TestEveryPageStateIsAccessible(t *testing.T) {
 	a.check("recovery codes")
 	goTo(t, p, "/account/security")
 	a.check("sign-in security, one factor")
+	goTo(t, p, "/account/security?done=totp-already-on-codes") // the set-up submitted twice
+	a.check("sign-in security, app already on")
 
 	other, b := open("a11y-second-step")
 	submitSignIn(t, other.Page, vera, password)
