@@ -1121,8 +1121,26 @@ func (h *propHarness) verifyOne(d *propDevice, a *accessRecord) {
 			h.count("verify: rejected")
 		}
 	default:
-		h.fail(d, "verify an access token: %v (may be rejected: %v)", err, may)
+		h.fail(d, "verify an access token: %v (may be rejected: %v); %s", err, may, h.describeAccess(a))
 	}
+}
+
+// describeAccess says what the model knows of a's token, its session and its user's bumps, for
+// a failure message.
+func (h *propHarness) describeAccess(a *accessRecord) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := a.session
+	out := fmt.Sprintf("the token: issued [%d]–[%d], from a password change: %v; its session %s: device %s, signed in [%d]–[%d], sign-out started %v, revoked by [%d]; the user's bumps:",
+		a.start, a.end, a.fromBump != nil, s.id, s.device, s.start, s.end, s.signOutStarted, s.revokedBy)
+	for _, b := range s.user.bumps {
+		keep := ""
+		if b.keep != nil {
+			keep = b.keep.id
+		}
+		out += fmt.Sprintf(" [%d]–[%d] (password %v, disable %v, keeps %q)", b.start, b.end, b.password, b.disable, keep)
+	}
+	return out
 }
 
 // signOutDevice signs out one of the user's sessions, this device's or another's.
